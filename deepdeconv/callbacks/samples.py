@@ -1,0 +1,49 @@
+"""Sample grids from a fixed latent batch, so successive grids show the same faces improving."""
+from pathlib import Path
+
+import tensorflow as tf
+
+from deepdeconv import rundir, sampling
+from deepdeconv.callbacks.base import StepCallback
+
+
+class SampleGrid(StepCallback):
+    """Writes `samples/grid-<step>.png` every `every` steps and at the end of training.
+
+    Args:
+        run_dir: the run directory.
+        latents: [N, z_dim] fixed latents (from seeds 0..N-1).
+        every: steps between grids.
+        writer: a tf.summary writer to also log the grid as an image, or None.
+    """
+
+    def __init__(self, run_dir, latents, every, writer=None):
+        super().__init__(every)
+        self.folder = Path(run_dir) / rundir.SAMPLES
+        self.latents = latents
+        self.writer = writer
+        self.written_step = None
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self.last_step == 0:
+            self.write()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.crossed():
+            self.write()
+
+    def on_train_end(self, logs=None):
+        self.write()
+
+    def write(self):
+        """Writes the grid for the current step (once per step)."""
+        step = self.current_step()
+        if step == self.written_step:
+            return
+        grid = sampling.write_grid(self.model.sampling_generator, self.latents,
+                                   self.folder / f"grid-{step:09d}.png")
+        if self.writer is not None:
+            with self.writer.as_default(step=step):
+                tf.summary.image("samples", grid.reshape(1, *grid.shape[:2], -1), step=step)
+        self.written_step = step

@@ -1,0 +1,31 @@
+"""What every entry point shares: quiet TensorFlow start-up and one-sentence errors."""
+import os
+import sys
+
+
+def quiet_tensorflow():
+    """Silences TensorFlow's C++ start-up chatter; must run before TensorFlow is imported."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def run_cli(main, argv=None):
+    """Runs `main(argv)` and turns predictable failures into one line and an exit status.
+
+    UserError -> "error: <sentence>" and status 2; Ctrl-C -> status 130 (whatever had to be
+    saved was saved by the code that was interrupted). Anything else is a bug and keeps its
+    traceback.
+
+    Returns:
+        The process exit status (0 on success).
+    """
+    from deepdeconv.errors import UserError
+
+    try:
+        status = main(argv)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return int(status or 0)

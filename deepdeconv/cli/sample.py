@@ -1,0 +1,319 @@
+"""sample.py: turn a trained generator into pictures (grids, per-seed PNGs, .npz, GIFs)."""
+import argparse
+import os
+import re
+import sys
+from pathlib import Path
+
+from deepdeconv.errors import UserError
+
+EPILOG = """\
+examples:
+  # 8x8 grid of seeds 0-63 from the run's EMA generator -> RUN/samples/seeds0-63.png
+  python sample.py runs/00000-digits --seeds 0-63
+
+  # the same seeds one PNG each (seed0000.png ...), 4x upscaled grid to a named file
+  python sample.py runs/00000-digits --seeds 0-63 --outdir out/digits
+  python sample.py runs/00000-digits --seeds 0-31 --grid 4x8 --scale 4 --out grid.png
+
+  # 10,000 images as a uint8 .npz for metrics (seeds 0-9999, streamed to disk)
+  python sample.py runs/00000-digits --n 10000 --seed 0 --npz out/fake.npz
+
+  # truncation: one image set at threshold 1.5, or a row per threshold
+  python sample.py runs/00000-digits --seeds 0-15 --trunc 1.5
+  python sample.py runs/00000-digits --seeds 0-9 --trunc-sweep 0.5,1,1.5,2,inf
+
+  # spherical interpolation 3 -> 7 -> 11, 16 frames per leg: strip PNG + GIF
+  python sample.py runs/00000-digits --interpolate 3,7,11 --frames 16
+
+  # conditional runs: one class, or one row per class
+  python sample.py runs/00001-mnist --seeds 0-15 --class 7
+  python sample.py runs/00001-mnist --seeds 0-9 --grid-by-class
+
+  # the training grids of a run as a GIF -> RUN/samples/progress.gif
+  python sample.py runs/00000-digits --progress-gif
+
+  # the best-FID checkpoint, raw (non-EMA) weights; a bare .keras generator file
+  python sample.py runs/00000-digits --checkpoint best --no-ema
+  python sample.py generator.keras --seeds 0-15 --out grid.png
+
+Seed s always gives the same image: its latent is RandomState(s).randn(z_dim), whatever
+the batch size or the other seeds. Without --out/--outdir/--npz paths, files go to the run
+directory's samples/ folder; from a .keras file, name the output.
+"""
+
+MODES = ("interpolate", "trunc_sweep", "grid_by_class", "progress_gif")
+
+
+def build_parser():
+    """The sample.py argument parser."""
+    p = argparse.ArgumentParser(
+        prog="sample.py", description="Generate images from a trained deepdeconv generator.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("source", help="run directory (uses its latest generator) or a .keras generator file")
+    g = p.add_argument_group("which generator")
+    g.add_argument("--checkpoint", metavar="CKPT",
+                   help='"best" (best by the run\'s first metric) or a checkpoint .npz; default: the '
+                        "exported generator, else the latest checkpoint")
+    g.add_argument("--no-ema", dest="ema", action="store_false",
+                   help="use the raw generator weights instead of their moving average")
+    g = p.add_argument_group("which images")
+    which = g.add_mutually_exclusive_group()
+    which.add_argument("--seeds", metavar="LIST", help="seeds such as 0-63 or 1,5,9 (default 0-63)")
+    which.add_argument("--n", type=int, metavar="N", help="bulk sampling: N images from seeds S..S+N-1")
+    g.add_argument("--seed", type=int, default=0, metavar="S", help="first seed for --n (default 0)")
+    g.add_argument("--class", dest="class_", metavar="C",
+                   help="class name or index for a conditional generator (default: seed mod classes)")
+    g.add_argument("--trunc", type=float, metavar="T",
+                   help="truncation: redraw latent components with |z| > T until inside (BigGAN)")
+    g.add_argument("--batch", type=int, default=256, help="images per generator call (default 256)")
+    g = p.add_argument_group("outputs (default: a grid)")
+    g.add_argument("--grid", nargs="?", const="auto", metavar="RxC",
+                   help="one PNG grid; rows x cols fitted to the images, or given as 8x8")
+    g.add_argument("--out", metavar="PATH", help="file for the grid, strip+GIF, sweep or progress GIF")
+    g.add_argument("--outdir", nargs="?", const="", metavar="DIR", help="one PNG per image, seedNNNN.png")
+    g.add_argument("--npz", nargs="?", const="", metavar="PATH",
+                   help="uint8 images [N,H,W,C] (+ seeds, labels) in an .npz, for metrics")
+    g.add_argument("--pad", type=int, default=2, help="pixels between grid tiles (default 2)")
+    g.add_argument("--scale", type=int, default=1, help="nearest-neighbour upscale of each image (default 1)")
+    g = p.add_argument_group("other pictures (one at a time)")
+    mode = g.add_mutually_exclusive_group()
+    mode.add_argument("--interpolate", metavar="A,B[,C...]", help="slerp between these seeds' latents")
+    g.add_argument("--frames", type=int, default=16, help="frames per interpolation leg (default 16)")
+    mode.add_argument("--trunc-sweep", metavar="T1,T2,...", help="grid with a row per truncation threshold")
+    mode.add_argument("--grid-by-class", action="store_true", help="grid with a row per class")
+    mode.add_argument("--progress-gif", action="store_true", help="the run's training grids as a GIF")
+    g.add_argument("--frame-ms", type=int, help="GIF frame time (default 80, or 250 for --progress-gif)")
+    return p
+
+
+def main(argv=None):
+    """Parses the command line and writes the requested pictures.
+
+    Returns:
+        0 on success; predictable mistakes raise UserError.
+    """
+    args = build_parser().parse_args(argv)
+    _check_numbers(args)
+    mode = next((m for m in MODES if getattr(args, m)), None)
+    if mode and (args.grid or args.outdir is not None or args.npz is not None):
+        raise UserError(f"--{mode.replace('_', '-')} writes its own picture; drop --grid/--outdir/--npz.")
+    if args.interpolate and (args.seeds or args.n):
+        raise UserError("--interpolate names its own seeds; drop --seeds/--n.")
+    if args.grid_by_class and args.class_ is not None:
+        raise UserError("--grid-by-class draws every class; drop --class.")
+    from deepdeconv import sampling
+    from deepdeconv.sampling import tasks
+
+    if mode == "progress_gif":
+        from deepdeconv.rundir import require_run_dir
+
+        run_dir = require_run_dir(args.source)
+        out = _output(args.out, run_dir, "progress.gif", "--out", ".gif")
+        count = _writing(tasks.write_progress_gif, run_dir, out, duration_ms=args.frame_ms or 250)
+        print(f"wrote {out} ({count} training grids)")
+        return 0
+
+    seeds = _seeds(args)
+    grid = sampling.parse_grid(args.grid)
+    thresholds = _thresholds(args.trunc_sweep) if args.trunc_sweep else None
+    from deepdeconv.checkpoint import load_generator
+
+    generator, config = load_generator(args.source, checkpoint=args.checkpoint, ema=args.ema)
+    run_dir = Path(args.source) if Path(args.source).is_dir() else None
+    class_names = tuple(config.class_names) if config is not None else ()
+    fixed_class = _class_index(args.class_, generator, class_names)
+    tag = _tag(args, seeds, class_names, fixed_class)
+    look = dict(pad=args.pad, scale=args.scale)
+
+    if mode == "interpolate":
+        out = _output(args.out, run_dir, f"interp-{tag}-f{args.frames}.png", "--out", ".png", ".gif")
+        strip, gif = out.with_suffix(".png"), out.with_suffix(".gif")
+        label = _labels(generator, seeds[:1], fixed_class, class_names)
+        _writing(tasks.write_interpolation, generator, seeds, args.frames, strip, gif,
+                 label=None if label is None else int(label[0]), trunc=args.trunc,
+                 duration_ms=args.frame_ms or 80, batch_size=args.batch, **look)
+        print(f"wrote {strip} and {gif}")
+    elif mode == "trunc_sweep":
+        out = _output(args.out, run_dir, f"trunc-sweep-{tag}.png", "--out", ".png")
+        _writing(tasks.write_trunc_sweep, generator, seeds, thresholds, out,
+                 labels=_labels(generator, seeds, fixed_class, class_names), batch_size=args.batch,
+                 **look)
+        print(f"wrote {out} (rows: truncation {', '.join(f'{t:g}' for t in thresholds)})")
+    elif mode == "grid_by_class":
+        classes = _all_classes(generator, class_names)
+        out = _output(args.out, run_dir, f"classes-{tag}.png", "--out", ".png")
+        _writing(tasks.write_class_grid, generator, seeds, classes, out, trunc=args.trunc,
+                 batch_size=args.batch, **look)
+        print(f"wrote {out} (rows: {', '.join(class_names) if class_names else f'classes 0-{len(classes) - 1}'})")
+    else:
+        _sample_seeds(args, generator, seeds, grid, run_dir, tag, fixed_class, class_names)
+    return 0
+
+
+def _sample_seeds(args, generator, seeds, grid, run_dir, tag, fixed_class, class_names):
+    """The default mode: any of grid, outdir, npz for a list of seeds."""
+    from deepdeconv.sampling import tasks
+
+    want_grid = args.grid is not None or args.out is not None or (args.outdir is None and args.npz is None)
+    grid_path = _output(args.out, run_dir, f"{tag}.png", "--out", ".png") if want_grid else None
+    outdir = None if args.outdir is None else _output(args.outdir or None, run_dir, tag, "--outdir", "")
+    npz = None if args.npz is None else _output(args.npz or None, run_dir, f"{tag}.npz", "--npz", ".npz")
+    _writing(tasks.write_seed_images, generator, seeds, grid_path=grid_path, grid=grid, outdir=outdir,
+             npz_path=npz, labels=_labels(generator, seeds, fixed_class, class_names),
+             trunc=args.trunc, batch_size=args.batch, pad=args.pad, scale=args.scale)
+    for path, what in ((grid_path, "grid"), (outdir, "one PNG per seed"), (npz, "uint8 images")):
+        if path is not None:
+            print(f"wrote {path} ({len(seeds)} images, {what})")
+
+
+def _check_numbers(args):
+    for name, value, low in (("--batch", args.batch, 1), ("--pad", args.pad, 0), ("--scale", args.scale, 1),
+                             ("--frames", args.frames, 2), ("--n", args.n, 1), ("--seed", args.seed, 0)):
+        if value is not None and value < low:
+            raise UserError(f"{name} must be at least {low}, got {value}.")
+    if args.trunc is not None and not args.trunc > 0:
+        raise UserError(f"--trunc must be positive, got {args.trunc}.")
+    if args.frame_ms is not None and args.frame_ms < 10:
+        raise UserError(f"--frame-ms must be at least 10 (GIF timing is in hundredths), got {args.frame_ms}.")
+
+
+def _seeds(args):
+    """The seed sequence: --interpolate's waypoints, --seeds, or range(S, S+N)."""
+    from deepdeconv import sampling
+
+    if args.interpolate:
+        seeds = sampling.parse_seeds(args.interpolate, option="--interpolate")
+        if len(seeds) < 2:
+            raise UserError(f"--interpolate needs at least two seeds, got {args.interpolate!r}.")
+        return seeds
+    if args.n is not None:
+        if args.seed + args.n - 1 > sampling.latents.MAX_SEED:
+            raise UserError("--seed + --n must stay below 2**32.")
+        return range(args.seed, args.seed + args.n)
+    return sampling.parse_seeds(args.seeds or "0-63")
+
+
+def _thresholds(text):
+    try:
+        values = [float(t) for t in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or not all(v > 0 for v in values):
+        raise UserError(f"--trunc-sweep takes positive thresholds such as 0.5,1,2,inf, got {text!r}.")
+    return values
+
+
+def _class_count(generator, class_names):
+    """Number of classes of a conditional generator (config first, then the model); None if unconditional."""
+    from deepdeconv import sampling
+
+    if not sampling.is_conditional(generator):
+        return None
+    count = len(class_names) or sampling.num_classes_of(generator)
+    if not count:
+        raise UserError("This conditional generator does not say how many classes it has; "
+                        "sample from its run directory, whose config.json names them.")
+    return count
+
+
+def _class_index(text, generator, class_names):
+    """--class as an index, checked against the generator; None when not given."""
+    if text is None:
+        return None
+    count = _class_count(generator, class_names)
+    if count is None:
+        raise UserError("--class needs a conditional generator, but this one is unconditional.")
+    if text in class_names:
+        return class_names.index(text)
+    known = ", ".join(f"{i}={n}" for i, n in enumerate(class_names)) or f"0-{count - 1}"
+    if not text.isdigit():
+        raise UserError(f"--class {text!r} is not a class of this generator; choose from {known}.")
+    if int(text) >= count:
+        raise UserError(f"--class {text} is out of range; this generator has {count} classes ({known}).")
+    return int(text)
+
+
+def _labels(generator, seeds, fixed_class, class_names):
+    """One class per seed for a conditional generator: --class, else seed mod the class count."""
+    import numpy as np
+
+    count = _class_count(generator, class_names)
+    if count is None:
+        return None
+    if fixed_class is not None:
+        return np.full(len(seeds), fixed_class, np.int64)
+    # Tied to the seed rather than the position, so a seed's image never depends on its neighbours.
+    return np.asarray(seeds, np.int64) % count
+
+
+def _all_classes(generator, class_names):
+    count = _class_count(generator, class_names)
+    if count is None:
+        raise UserError("--grid-by-class needs a conditional generator, but this one is unconditional.")
+    return list(range(count))
+
+
+def _tag(args, seeds, class_names, fixed_class):
+    """Default file-name stem describing what was sampled, e.g. seeds0-63-trunc1.5-noema."""
+    if isinstance(seeds, range):
+        label = f"{seeds.start}-{seeds.stop - 1}"
+    else:
+        label = re.sub(r"[^0-9-]+", "_", (args.interpolate or args.seeds or "0-63"))
+        if len(label) > 40:
+            label = f"{seeds[0]}_to_{seeds[-1]}_n{len(seeds)}"
+    parts = [f"seeds{label}"]
+    if fixed_class is not None:
+        parts.append(f"class{class_names[fixed_class] if class_names else fixed_class}")
+    if args.trunc is not None:
+        parts.append(f"trunc{args.trunc:g}")
+    if args.checkpoint:
+        parts.append(Path(args.checkpoint).stem)
+    if not args.ema:
+        parts.append("noema")
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", "-".join(parts))
+
+
+def _output(given, run_dir, default_name, option, *suffixes):
+    """The path to write: the user's, else `default_name` in the run's samples folder.
+
+    Refuses, before any generation, paths that cannot be written and suffixes that would
+    mislabel the file; `suffixes` of ("",) means a folder.
+    """
+    from deepdeconv.rundir import SAMPLES
+
+    if given is None:
+        if run_dir is None:
+            raise UserError(f"Name the output with {option} PATH when sampling from a .keras file "
+                            "(only run directories have a samples folder).")
+        path = run_dir / SAMPLES / default_name
+    else:
+        path = Path(given)
+    is_folder = suffixes == ("",)
+    if not is_folder and path.suffix.lower() not in suffixes:
+        raise UserError(f"{option} {path} must end in {' or '.join(suffixes)}.")
+    if path.exists() and path.is_dir() != is_folder:
+        raise UserError(f"{option} {path} is {'a file' if is_folder else 'a folder'}; "
+                        f"give a {'folder' if is_folder else 'file'} name.")
+    existing = next(p for p in [path.parent, *path.parent.parents] if p.exists())
+    if not existing.is_dir():
+        raise UserError(f"Cannot write {path}: {existing} is a file, not a folder.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"Cannot write {path}: {existing} is not writable.")
+    return path
+
+
+def _writing(task, *args, **kwargs):
+    """Runs a writing task, turning a failed write (disk full, permissions) into one sentence."""
+    try:
+        return task(*args, **kwargs)
+    except OSError as e:
+        raise UserError(f"Could not write {e.filename or 'the output'} ({e.strerror or e}).") from None
+
+
+def console_main():
+    """Entry point of the `deepdeconv-sample` console script."""
+    from deepdeconv.cli.common import quiet_tensorflow, run_cli
+
+    quiet_tensorflow()
+    sys.exit(run_cli(main))

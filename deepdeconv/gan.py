@@ -1,0 +1,194 @@
+"""The GAN as a `keras.Model`: `fit` compiles `train_step` into a tf.function.
+
+Overriding `train_step` (rather than writing a loop) keeps what Keras gives for free:
+`jit_compile`, `steps_per_execution`, callbacks and every `tf.distribute` strategy.
+"""
+import keras
+import tensorflow as tf
+
+from deepdeconv import losses
+from deepdeconv.augment import StatelessRandom, diff_augment
+
+
+class GAN(keras.Model):
+    """Generator + discriminator trained adversarially, with an EMA copy of the generator.
+
+    Args:
+        generator: model z -> images in [-1, 1].
+        discriminator: model images -> [B, 1] logits.
+        ema_generator: a clone of `generator` holding the moving average, or None.
+        z_dim: latent size.
+        seed: base seed for latents and augmentation; draws are keyed by (seed, step).
+    """
+
+    def __init__(self, generator, discriminator, ema_generator=None, z_dim=128, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.ema_generator = ema_generator
+        self.z_dim = z_dim
+        self.seed = seed
+        # Generator steps taken. It keys every random draw, so it is the whole RNG state.
+        self.step = keras.Variable(0, dtype="int64", trainable=False, name="step",
+                                   aggregation="only_first_replica")
+
+    def compile(self, d_optimizer, g_optimizer, loss="nsgan", d_steps=1, gp_weight=10.0, r1_gamma=0.0,
+                augment=(), ema_decay=0.999, ema_warmup=1000, **kwargs):
+        """Configures training.
+
+        Args:
+            d_optimizer, g_optimizer: Keras optimizers for each network.
+            loss: a key of `losses.LOSSES`; "wgan-gp" adds the gradient penalty.
+            d_steps: discriminator updates per generator update; each one consumes its own
+                slice of the real batch, so the data batch is `d_steps` x the model batch.
+            gp_weight: WGAN-GP penalty weight (used with "wgan-gp").
+            r1_gamma: R1 penalty weight; 0 turns it off.
+            augment: DiffAugment policy, a tuple of names.
+            ema_decay: per-step decay of the generator moving average.
+            ema_warmup: steps over which the decay ramps linearly from 0 to `ema_decay`, so
+                that the average does not remember the random initial weights.
+        """
+        super().compile(**kwargs)
+        if loss not in losses.LOSSES:
+            raise ValueError(f"unknown loss {loss!r}")
+        self.d_optimizer = d_optimizer
+        self.g_optimizer = g_optimizer
+        self.loss_name = loss
+        self.d_loss_fn, self.g_loss_fn = losses.LOSSES[loss]
+        self.d_steps = d_steps
+        self.gp_weight = gp_weight if loss == "wgan-gp" else 0.0
+        self.r1_gamma = r1_gamma
+        self.augment = tuple(augment)
+        self.ema_decay = ema_decay
+        self.ema_warmup = ema_warmup
+        self.trackers = {name: keras.metrics.Mean(name=name)
+                         for name in ("d_loss", "g_loss", "d_real", "d_fake", "penalty")}
+        # Optimisers build their slots now, not on the first step, so that a checkpoint can be
+        # restored before training starts.
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.g_optimizer.build(self.generator.trainable_variables)
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def call(self, z, training=False):
+        return self.generator(z, training=training)
+
+    # --- one training step -----------------------------------------------------------------
+
+    def _replica(self):
+        ctx = tf.distribute.get_replica_context()
+        if ctx is None:
+            return 0, 1
+        return ctx.replica_id_in_sync_group, ctx.num_replicas_in_sync
+
+    def _rng(self, stream):
+        replica_id, num_replicas = self._replica()
+        seed = tf.stack([tf.constant(self.seed, tf.int64) * 16 + stream, tf.convert_to_tensor(self.step.value)])
+        return StatelessRandom(seed, replica_id, num_replicas)
+
+    def _scores(self, real, fake, rng):
+        """Discriminator logits on augmented real and fake images."""
+        real = diff_augment(real, self.augment, rng)
+        fake = diff_augment(fake, self.augment, rng)
+        if self._d_has_batch_norm():
+            # Batch norm would mix real and fake statistics in a joint batch.
+            return self.discriminator(real, training=True), self.discriminator(fake, training=True)
+        logits = self.discriminator(tf.concat([real, fake], axis=0), training=True)
+        return tf.split(logits, 2, axis=0)
+
+    def _d_has_batch_norm(self):
+        return any(isinstance(layer, keras.layers.BatchNormalization) for layer in self.discriminator.layers)
+
+    def _discriminator_step(self, real, fake, rng, scale):
+        with tf.GradientTape() as tape:
+            real_logits, fake_logits = self._scores(real, fake, rng)
+            d_loss = self.d_loss_fn(real_logits, fake_logits)
+            penalty = tf.zeros((), tf.float32)
+            if self.gp_weight > 0:
+                alpha = rng.uniform(tf.shape(real)[0], (1, 1, 1))
+                penalty += self.gp_weight * losses.gradient_penalty(self.discriminator, real, fake, alpha)
+            if self.r1_gamma > 0:
+                penalty += 0.5 * self.r1_gamma * losses.r1_penalty(self.discriminator, real)
+            total = (d_loss + penalty) * scale
+        grads = tape.gradient(total, self.discriminator.trainable_variables)
+        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
+        return d_loss, penalty, real_logits, fake_logits
+
+    def train_step(self, data):
+        real = data[0] if isinstance(data, (tuple, list)) else data
+        batch = tf.shape(real)[0] // self.d_steps
+        _, num_replicas = self._replica()
+        # Gradients are summed over replicas; dividing by their number makes the sum the
+        # gradient of the global-batch mean, so N replicas train like one device.
+        scale = 1.0 / num_replicas
+        noise = self._rng(0)
+        with tf.GradientTape() as g_tape:
+            fake = self.generator(noise.normal(batch, (self.z_dim,)), training=True)
+            # The generator is run once per step: the discriminator learns from this batch
+            # (without gradient to the generator), then the generator learns through the
+            # updated discriminator on the same batch, as in the PyTorch DCGAN example.
+            with g_tape.stop_recording():
+                for i in range(self.d_steps):
+                    real_i = real[i * batch:(i + 1) * batch]
+                    fake_i = fake if i == self.d_steps - 1 else self.generator(
+                        noise.normal(batch, (self.z_dim,)), training=True)
+                    d_loss, penalty, real_logits, fake_logits = self._discriminator_step(
+                        real_i, tf.stop_gradient(fake_i), self._rng(1 + i), scale)
+            g_logits = self.discriminator(diff_augment(fake, self.augment, self._rng(15)), training=True)
+            g_loss = self.g_loss_fn(g_logits)
+            g_scaled = g_loss * scale
+        grads = g_tape.gradient(g_scaled, self.generator.trainable_variables)
+        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+        self._update_ema()
+        self.step.assign_add(1)
+        values = {"d_loss": d_loss, "g_loss": g_loss, "d_real": tf.reduce_mean(real_logits),
+                  "d_fake": tf.reduce_mean(fake_logits), "penalty": penalty}
+        for name, value in values.items():
+            self.trackers[name].update_state(value)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    def _update_ema(self):
+        if self.ema_generator is None:
+            return
+        step = tf.cast(self.step.value, tf.float32)
+        ramp = tf.minimum(1.0, step / self.ema_warmup) if self.ema_warmup > 0 else 1.0
+        decay = self.ema_decay * ramp
+        # Every weight, moving batch-norm statistics included, so the EMA model's inference
+        # mode sees statistics that match its averaged weights.
+        for avg, var in zip(self.ema_generator.weights, self.generator.weights):
+            avg.assign(decay * avg + (1.0 - decay) * tf.cast(var, avg.dtype))
+
+    @property
+    def sampling_generator(self):
+        """The generator to sample from: the EMA copy when there is one."""
+        return self.ema_generator if self.ema_generator is not None else self.generator
+
+
+def build_gan(config):
+    """Builds and compiles the GAN a TrainConfig describes (call inside a strategy scope).
+
+    Args:
+        config: a TrainConfig whose `channels` is resolved (not None).
+
+    Returns:
+        A compiled GAN.
+    """
+    from deepdeconv.models import build_discriminator, build_generator
+
+    generator = build_generator(config.resolution, config.channels, config.z_dim, config.width)
+    discriminator = build_discriminator(config.resolution, config.channels, config.width, config.d_norm)
+    ema = None
+    if config.ema:
+        ema = build_generator(config.resolution, config.channels, config.z_dim, config.width,
+                              name="generator_ema")
+        ema.set_weights(generator.get_weights())
+    gan = GAN(generator, discriminator, ema, z_dim=config.z_dim, seed=config.seed)
+    gan.compile(
+        d_optimizer=keras.optimizers.Adam(config.d_lr, beta_1=config.beta1, beta_2=config.beta2),
+        g_optimizer=keras.optimizers.Adam(config.g_lr, beta_1=config.beta1, beta_2=config.beta2),
+        loss=config.loss, d_steps=config.d_steps, gp_weight=config.gp_weight, r1_gamma=config.r1_gamma,
+        augment=config.augment_policy, ema_decay=config.ema_decay, ema_warmup=config.ema_warmup,
+        jit_compile=bool(config.jit), steps_per_execution=config.steps_per_execution)
+    return gan

@@ -1,0 +1,232 @@
+"""A small CNN trained on the evaluation data itself: offline, domain-specific metrics.
+
+The Inception graph was trained on ImageNet photographs and needs a download; for digits,
+sketches or any folder of images on an offline machine, a classifier trained on the real
+data gives features that matter for that domain. Its penultimate layer (128-d) gives
+classifier-FID and classifier-KID, its softmax gives classifier-IS and the class
+histogram of generated samples (mode coverage).
+
+Labelled data (a dataset with classes, or a folder with one subfolder per class) trains a
+supervised classifier. Unlabelled data trains the same network to predict which of four
+rotations an image was given (Gidaris et al. 2018): its features still separate realistic
+from broken images, but there are no classes, so classifier-IS is not available.
+
+Trained networks are cached under the user cache dir, keyed by dataset (plus a content
+fingerprint for folders), resolution and channels.
+"""
+import json
+import math
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
+
+from deepdeconv.errors import UserError
+from deepdeconv.fileio import atomic_path, write_json
+from deepdeconv.metrics.cache import cache_dir, source_key
+from deepdeconv.metrics.resize import legacy_resize
+from deepdeconv.pixels import from_uint8, to_uint8
+
+# Bump when the architecture or training recipe changes: cached networks are then retrained.
+VERSION = 1
+FEATURE_DIM = 128
+TRAIN_STEPS = 800
+MAX_TRAIN_IMAGES = 50000
+
+
+def build_classifier(resolution, channels, num_classes):
+    """The classifier: strided convolutions down to 4x4, global pooling, 128-d features, logits.
+
+    Args:
+        resolution: input side in pixels (a power of two >= 8).
+        channels: 1 or 3.
+        num_classes: number of output classes.
+
+    Returns:
+        A keras.Model mapping [B, R, R, C] floats in [-1, 1] to logits [B, num_classes]; the
+        layer named "features" is the penultimate layer.
+    """
+    inputs = keras.Input((resolution, resolution, channels), name="image")
+    x = layers.Conv2D(32, 3, padding="same", name="conv0")(inputs)
+    x = layers.LeakyReLU(0.2)(x)
+    for i in range(max(1, int(math.log2(resolution // 4)))):
+        x = layers.Conv2D(min(32 * 2 ** i, 128), 3, strides=2, padding="same", name=f"down{i}")(x)
+        x = layers.BatchNormalization(name=f"down{i}_bn")(x)
+        x = layers.LeakyReLU(0.2)(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    features = layers.Dense(FEATURE_DIM, activation="relu", name="features")(x)
+    x = layers.Dropout(0.3)(features)
+    logits = layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(inputs, logits, name="metric_classifier")
+
+
+def rotation_task(images):
+    """Each image in its four rotations, labelled 0-3: the pretext task for unlabelled data."""
+    rotated = np.concatenate([np.rot90(images, k, axes=(1, 2)) for k in range(4)])
+    labels = np.repeat(np.arange(4, dtype=np.int32), len(images))
+    return rotated, labels
+
+
+def _augment(images, labels):
+    # Small random translations: generated images are never pixel-aligned with training
+    # images, and the features should not care.
+    side = tf.shape(images)[1]
+    pad = tf.maximum(side // 8, 1)
+    padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
+    return tf.image.random_crop(padded, tf.shape(images)), labels
+
+
+class _TqdmSteps(keras.callbacks.Callback):
+    def __init__(self, total, desc):
+        super().__init__()
+        from tqdm import tqdm
+        self.bar = tqdm(total=total, unit="step", desc=desc, leave=False)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.bar.update(1)
+        if logs and "loss" in logs:
+            self.bar.set_postfix(loss=f"{float(logs['loss']):.3f}", refresh=False)
+
+    def on_train_end(self, logs=None):
+        self.bar.close()
+
+
+def train_classifier(images, labels, num_classes, steps=TRAIN_STEPS, batch_size=64, seed=0, progress=True):
+    """Trains the classifier on uint8 images with integer labels.
+
+    10% of the images (at most 5,000) are held out to report accuracy.
+
+    Args:
+        images: uint8 [N, R, R, C].
+        labels: int [N] in [0, num_classes).
+        num_classes: number of classes.
+        steps: optimisation steps.
+        batch_size: images per step.
+        seed: seeds weights, split and data order.
+        progress: show a progress bar.
+
+    Returns:
+        (model, info) where info holds accuracy and training details.
+    """
+    images = np.asarray(images, np.uint8)
+    labels = np.asarray(labels, np.int32)
+    keras.utils.set_random_seed(seed)
+    order = np.random.RandomState(seed).permutation(len(images))
+    n_val = min(5000, len(images) // 10)
+    val, train = order[:n_val], order[n_val:]
+    model = build_classifier(images.shape[1], images.shape[3], num_classes)
+    model.compile(optimizer=keras.optimizers.Adam(2e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"],
+                  jit_compile=True)
+    data = (tf.data.Dataset.from_tensor_slices((images[train], labels[train]))
+            .shuffle(min(len(train), 20000), seed=seed).repeat().batch(batch_size)
+            .map(lambda x, y: _augment(from_uint8(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+            .prefetch(tf.data.AUTOTUNE))
+    callbacks = [_TqdmSteps(steps, "training metric classifier")] if progress else []
+    model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=callbacks)
+    accuracy = None
+    if n_val:
+        _, accuracy = model.evaluate(from_uint8(images[val]), labels[val], batch_size=256, verbose=0)
+    info = {"num_classes": int(num_classes), "num_train": int(len(train)), "num_val": int(n_val),
+            "val_accuracy": None if accuracy is None else float(accuracy), "steps": int(steps), "version": VERSION}
+    return model, info
+
+
+class ClassifierNetwork:
+    """Features [B, 128] and logits [B, K] of a trained classifier, from uint8 batches."""
+
+    outputs = ("features", "logits")
+
+    def __init__(self, model, info):
+        self.model = model
+        self.info = dict(info)
+        self.name = f"classifier-{info.get('key', 'custom')}"
+        self.supervised = info.get("task", "classes") == "classes"
+        self.class_names = list(info.get("class_names", []))
+        self.resolution = model.inputs[0].shape[1]
+        self.channels = model.inputs[0].shape[3]
+        self._both = keras.Model(model.inputs, [model.get_layer("features").output, model.outputs[0]])
+        self._forward = tf.function(self._uint8_to_outputs, reduce_retracing=True)
+        self.resize = "none"
+
+    def forward_float(self, x):
+        """Features and logits for floats in [-1, 1] of the classifier's size and channels."""
+        features, logits = self._both(x, training=False)
+        return features, logits
+
+    def _uint8_to_outputs(self, images):
+        x = from_uint8(images)
+        if x.shape[-1] != self.channels:
+            x = tf.image.rgb_to_grayscale(x) if self.channels == 1 else tf.tile(x, [1, 1, 1, 3])
+        x = legacy_resize(x, (self.resolution, self.resolution))
+        return self.forward_float(x)
+
+    def __call__(self, images):
+        """Features and logits for a uint8 batch, as numpy float32 arrays."""
+        images = np.asarray(images, np.uint8)
+        if images.shape[1] != self.resolution:
+            self.resize = f"tf1-bilinear-{self.resolution}"
+        features, logits = self._forward(tf.convert_to_tensor(images))
+        return {"features": features.numpy(), "logits": logits.numpy()}
+
+    def describe(self):
+        """What a result records about this network."""
+        out = {"network": self.name, "resize": self.resize, "classifier_task": self.info.get("task"),
+               "classifier_val_accuracy": self.info.get("val_accuracy")}
+        return out
+
+
+def _labelled_arrays(source, limit=MAX_TRAIN_IMAGES):
+    """Images (uint8, quantised exactly like generated samples) and labels of an ImageSource."""
+    images, labels = [], []
+    for x, y in source.images().take(limit).batch(512):
+        images.append(to_uint8(x.numpy()))
+        labels.append(y.numpy())
+    if not images:
+        raise UserError(f"The data {source.name!r} has no images to train the metric classifier on.")
+    return np.concatenate(images), np.concatenate(labels).astype(np.int32)
+
+
+def classifier_for(data, resolution, channels, cache=True, progress=True, steps=TRAIN_STEPS):
+    """The classifier network for a dataset: loaded from the cache, or trained (and cached).
+
+    Args:
+        data: a data spec (folder path, "digits", "mnist", "fashion_mnist", "cifar10"), or an
+            ImageSource (never cached: it does not say where its images came from).
+        resolution: image side the generator produces.
+        channels: 1 or 3.
+        cache: read and write the user cache (only for a data spec).
+        progress: show progress bars.
+        steps: training steps when it has to be trained.
+
+    Returns:
+        A ClassifierNetwork.
+    """
+    spec = data if isinstance(data, (str, Path)) else None
+    key = f"{source_key(spec) if spec else data.name}-{resolution}px-{channels}ch-v{VERSION}"
+    cache = cache and spec is not None
+    folder = cache_dir("classifiers", key)
+    model_path, info_path = folder / "model.keras", folder / "info.json"
+    if cache and model_path.is_file() and info_path.is_file():
+        return ClassifierNetwork(keras.models.load_model(model_path, compile=False), json.loads(info_path.read_text()))
+    if spec is not None:
+        from deepdeconv.data import load_source
+        source = load_source(str(spec), resolution, channels)
+    else:
+        source = data
+    images, labels = _labelled_arrays(source)
+    class_names = list(source.class_names or ())
+    task = "classes" if len(class_names) >= 2 else "rotation"
+    if task == "rotation":
+        images, labels = rotation_task(images[: MAX_TRAIN_IMAGES // 4])
+        class_names = ["0", "90", "180", "270"]
+    model, info = train_classifier(images, labels, len(class_names), steps=steps, progress=progress)
+    info.update(key=key, task=task, class_names=class_names, data=str(spec or source.name),
+                resolution=int(resolution), channels=int(channels))
+    if cache:
+        with atomic_path(model_path) as tmp:
+            model.save(tmp)
+        write_json(info_path, info)  # written last: its presence marks a complete entry
+    return ClassifierNetwork(model, info)

@@ -1,0 +1,5 @@
+"""Generator and discriminator builders."""
+from deepdeconv.models.discriminator import build_discriminator
+from deepdeconv.models.generator import build_generator
+
+__all__ = ["build_generator", "build_discriminator"]

@@ -1,0 +1,43 @@
+"""DCGAN-style discriminator: strided Conv2D + LeakyReLU(0.2) stack -> one logit."""
+import keras
+from keras import layers
+
+from deepdeconv.models.layers import channels_at, dcgan_init, num_doublings
+
+
+def build_discriminator(resolution=32, channels=3, width=1.0, norm="none", name="discriminator"):
+    """Builds the discriminator as a functional Keras model.
+
+    Each stage halves the resolution with Conv2D(kernel 4, stride 2) followed by
+    LeakyReLU(0.2) (DCGAN); the first stage is never normalised (DCGAN, SNGAN). With
+    `norm="none"` real and fake batches may be scored in one call, which is faster; batch
+    norm would mix their statistics, so the GAN step scores them separately in that case.
+
+    Args:
+        resolution: input side in pixels.
+        channels: 1 or 3.
+        width: multiplier on every layer's channel count.
+        norm: "none", "batch" or "spectral" (spectral normalisation, Miyato et al. 2018).
+        name: model name.
+
+    Returns:
+        A `keras.Model` mapping [B, H, W, C] images in [-1, 1] to [B, 1] float32 logits.
+    """
+    init = dcgan_init()
+
+    def wrap(layer):
+        return layers.SpectralNormalization(layer) if norm == "spectral" else layer
+
+    image = keras.Input((resolution, resolution, channels), name="image")
+    x = image
+    res = resolution
+    for i in range(num_doublings(resolution)):
+        res //= 2
+        x = wrap(layers.Conv2D(channels_at(2 * res, resolution, width), 4, strides=2, padding="same",
+                               kernel_initializer=init, name=f"down{res}"))(x)
+        if norm == "batch" and i > 0:
+            x = layers.BatchNormalization(name=f"down{res}_bn")(x)
+        x = layers.LeakyReLU(0.2)(x)
+    x = layers.Flatten()(x)
+    logit = wrap(layers.Dense(1, kernel_initializer=init, dtype="float32", name="logit"))(x)
+    return keras.Model(image, logit, name=name)

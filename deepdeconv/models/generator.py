@@ -1,0 +1,46 @@
+"""DCGAN-style generator: z -> Dense -> 4x4 -> Conv2DTranspose blocks -> tanh image."""
+import keras
+from keras import layers
+
+from deepdeconv.models.layers import channels_at, dcgan_init, num_doublings
+
+
+def build_generator(resolution=32, channels=3, z_dim=128, width=1.0, name="generator"):
+    """Builds the generator as a functional Keras model of standard layers only.
+
+    Standard layers mean the exported `.keras` file loads anywhere without custom objects.
+    Each up-sampling block is Conv2DTranspose(kernel 4, stride 2) + BatchNorm + ReLU, as in
+    DCGAN; kernel 4 with stride 2 avoids the checkerboard artefacts of kernel 3 or 5. A final
+    3x3 convolution maps to the image channels so that the last up-sampling block keeps its
+    full width, and tanh puts pixels in [-1, 1].
+
+    Args:
+        resolution: output side in pixels (32, 64, 128 or 256).
+        channels: 1 (grayscale) or 3 (RGB).
+        z_dim: latent size.
+        width: multiplier on every layer's channel count.
+        name: model name.
+
+    Returns:
+        A `keras.Model` mapping [B, z_dim] float32 to [B, resolution, resolution, channels]
+        in [-1, 1] (float32 even under a mixed-precision policy).
+    """
+    init = dcgan_init()
+    gamma_init = keras.initializers.RandomNormal(mean=1.0, stddev=0.02)
+    z = keras.Input((z_dim,), name="z")
+    c0 = channels_at(4, resolution, width)
+    x = layers.Dense(4 * 4 * c0, use_bias=False, kernel_initializer=init, name="project")(z)
+    x = layers.Reshape((4, 4, c0))(x)
+    x = layers.BatchNormalization(gamma_initializer=gamma_init, name="project_bn")(x)
+    x = layers.ReLU()(x)
+    res = 4
+    for i in range(num_doublings(resolution)):
+        res *= 2
+        x = layers.Conv2DTranspose(channels_at(res, resolution, width), 4, strides=2, padding="same",
+                                   use_bias=False, kernel_initializer=init, name=f"up{res}")(x)
+        x = layers.BatchNormalization(gamma_initializer=gamma_init, name=f"up{res}_bn")(x)
+        x = layers.ReLU()(x)
+    x = layers.Conv2D(channels, 3, padding="same", kernel_initializer=init, name="to_image")(x)
+    # The output stays float32 under mixed precision: pixel values and losses need the range.
+    image = layers.Activation("tanh", dtype="float32", name="tanh")(x)
+    return keras.Model(z, image, name=name)

@@ -1,0 +1,30 @@
+"""Pieces shared by the generator and the discriminator."""
+import keras
+
+BASE_WIDTH = 64  # channels at full resolution for width=1 (DCGAN's ngf/ndf)
+MAX_WIDTH = 512
+MIN_WIDTH = 8
+
+
+def dcgan_init():
+    """Weight initialiser N(0, 0.02) from the DCGAN paper (Radford et al. 2015)."""
+    return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
+
+
+def channels_at(feature_res, image_res, width):
+    """Channel count for a feature map of side `feature_res` in a model for `image_res`.
+
+    Channels double each time the resolution halves, starting from 64*width at full
+    resolution and capped at 512*width, which reproduces DCGAN's 512-256-128-64 at 32 or 64
+    pixels and keeps 128/256-pixel models affordable.
+    """
+    ch = BASE_WIDTH * width * image_res / feature_res
+    return int(max(MIN_WIDTH, min(ch, MAX_WIDTH * width)))
+
+
+def num_doublings(resolution):
+    """How many stride-2 stages separate 4x4 from `resolution` (32 -> 3)."""
+    n = resolution.bit_length() - 3
+    if resolution != 4 * 2 ** n:
+        raise ValueError(f"resolution must be 4 * 2**k, got {resolution}")
+    return n

@@ -1,0 +1,82 @@
+"""Run directory layout: numbered `runs/00000-name/` folders, never overwritten.
+
+Everything that knows where a file lives in a run directory asks this module.
+"""
+import re
+from pathlib import Path
+
+from deepdeconv.errors import UserError
+
+CONFIG = "config.json"
+LOG = "log.jsonl"
+METRICS = "metrics.jsonl"
+SAMPLES = "samples"
+CHECKPOINTS = "checkpoints"
+BEST = "best"
+TENSORBOARD = "tensorboard"
+GENERATOR = "generator.keras"
+GENERATOR_EMA = "generator_ema.keras"
+
+_CKPT = re.compile(r"^ckpt-(\d{9})\.npz$")
+
+
+def create_run_dir(outdir, name):
+    """Creates the next numbered run directory `outdir/NNNNN-name` and returns its path.
+
+    The number is one more than the highest already present, so runs sort in creation order
+    and an existing run is never reused. `mkdir(exist_ok=False)` makes two concurrent
+    launches pick different numbers instead of sharing a directory.
+    """
+    outdir = Path(outdir)
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"Cannot create the output folder {outdir} ({e.strerror}).") from None
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "run"
+    while True:
+        numbers = [int(p.name[:5]) for p in outdir.iterdir() if re.match(r"^\d{5}-", p.name)]
+        run_dir = outdir / f"{max(numbers, default=-1) + 1:05d}-{safe}"
+        try:
+            run_dir.mkdir()
+            return run_dir
+        except FileExistsError:
+            continue
+
+
+def checkpoint_path(run_dir, step, best=False):
+    """Path of the checkpoint written at `step` (under `checkpoints/best/` if `best`)."""
+    folder = Path(run_dir) / CHECKPOINTS
+    if best:
+        folder = folder / BEST
+    return folder / f"ckpt-{step:09d}.npz"
+
+
+def list_checkpoints(folder):
+    """Checkpoint files in `folder`, oldest step first."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _CKPT.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def latest_checkpoint(run_dir):
+    """The newest regular checkpoint of a run, or None."""
+    found = list_checkpoints(Path(run_dir) / CHECKPOINTS)
+    return found[-1] if found else None
+
+
+def best_checkpoint(run_dir):
+    """The best-by-metric checkpoint of a run, or None."""
+    found = list_checkpoints(Path(run_dir) / CHECKPOINTS / BEST)
+    return found[-1] if found else None
+
+
+def require_run_dir(path):
+    """Returns `path` as a Path if it is a run directory; UserError naming it otherwise."""
+    path = Path(path)
+    if not path.is_dir():
+        raise UserError(f"Run directory {path} does not exist.")
+    if not (path / CONFIG).is_file():
+        raise UserError(f"{path} is not a deepdeconv run directory (no {CONFIG}).")
+    return path

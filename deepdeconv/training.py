@@ -1,0 +1,151 @@
+"""train(config): wires data, models, the GAN step and callbacks together, then calls fit."""
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import tensorflow as tf
+
+from deepdeconv import rundir
+from deepdeconv.callbacks import Checkpointer, NanGuard, Progress, RunLogger, SampleGrid
+from deepdeconv.checkpoint import check_compatible, restore_checkpoint
+from deepdeconv.config import TrainConfig
+from deepdeconv.distribute import make_strategy
+from deepdeconv.errors import UserError
+from deepdeconv.fileio import append_jsonl
+from deepdeconv.gan import build_gan
+
+
+def resolve_config(config, source):
+    """Fills the options that depend on the data (channels, class names, run name)."""
+    changes = {"channels": config.channels or source.channels}
+    if config.conditional:
+        if not source.class_names:
+            raise UserError(f"--conditional needs labelled data, but {config.data} has no classes "
+                            "(put each class in its own subfolder).")
+        changes["class_names"] = tuple(source.class_names)
+    if not config.name:
+        changes["name"] = source.name
+    return config.replace(**changes)
+
+
+def resume_config(run_dir, overrides):
+    """The config to continue `run_dir` with: the saved one plus `overrides`.
+
+    Args:
+        run_dir: an existing run directory.
+        overrides: {field: value} the user gave explicitly (a longer duration, say).
+
+    Raises:
+        UserError: if an override changes the architecture.
+    """
+    run_dir = rundir.require_run_dir(run_dir)
+    saved = TrainConfig.load(run_dir / rundir.CONFIG)
+    requested = dataclasses.replace(saved, **overrides)
+    check_compatible(saved, requested, run_dir / rundir.CONFIG)
+    return requested.validate()
+
+
+def _elapsed_so_far(log_path):
+    if not log_path.is_file():
+        return 0.0
+    elapsed = 0.0
+    for line in log_path.read_text().splitlines():
+        try:
+            elapsed = json.loads(line).get("elapsed_s", elapsed)
+        except ValueError:
+            continue  # a line cut short by a crash
+    return elapsed
+
+
+def _report_data(source, log_path):
+    append_jsonl(log_path, {"event": "data", "name": source.name, "num_images": source.num_images,
+                            "channels": source.channels, "classes": list(source.class_names),
+                            "skipped": [list(s) for s in source.skipped]})
+    if source.skipped:
+        print(f"warning: skipped {len(source.skipped)} file(s) that could not be decoded "
+              f"(listed in {log_path}).", file=sys.stderr)
+
+
+def _callbacks(gan, config, run_dir, source, writer, progress):
+    from deepdeconv.sampling import latents_from_seeds
+
+    total = config.total_steps
+    nan_guard = NanGuard()
+    checkpointer = Checkpointer(run_dir, config, config.checkpoint_every, config.keep_checkpoints, nan_guard)
+    logger = RunLogger(run_dir / rundir.LOG, writer, config.log_every, config.batch,
+                       elapsed_before=_elapsed_so_far(run_dir / rundir.LOG))
+    latents = latents_from_seeds(range(config.grid_size), config.z_dim)
+    callbacks = [nan_guard, logger, SampleGrid(run_dir, latents, config.sample_every, writer), checkpointer]
+    if config.eval_every:
+        from deepdeconv.callbacks.evaluation import EvaluationCallback
+
+        callbacks.append(EvaluationCallback(run_dir, config, source, config.eval_every, config.eval_metrics,
+                                            config.eval_num, on_best=checkpointer.save_best))
+    callbacks.append(Progress(total, config.batch, disable=not progress))
+    return callbacks, nan_guard, checkpointer, logger
+
+
+def train(config, run_dir=None, progress=True):
+    """Trains a GAN; writes everything into a run directory.
+
+    Args:
+        config: a TrainConfig. For a new run, options that depend on the data are filled in
+            and the result is saved as the run's config.json.
+        run_dir: None to start a new numbered run under `config.outdir`; an existing run
+            directory to resume it from its latest checkpoint (use `resume_config` to
+            build `config`).
+        progress: show the progress bar.
+
+    Returns:
+        The run directory.
+
+    Raises:
+        UserError: for bad data, an incompatible checkpoint, or a non-finite loss.
+        KeyboardInterrupt: after a checkpoint of the interrupted state has been saved.
+    """
+    from deepdeconv.data import load_source, training_batches
+
+    resuming = run_dir is not None
+    strategy = make_strategy(config.strategy, config.tpu)
+    source = load_source(config.data, config.resolution, config.channels,
+                         cache_dir=Path(run_dir) / "cache" if resuming else None)
+    config = resolve_config(config, source)
+    if resuming:
+        run_dir = Path(run_dir)
+        check_compatible(TrainConfig.load(run_dir / rundir.CONFIG), config, run_dir / rundir.CONFIG)
+    else:
+        run_dir = rundir.create_run_dir(config.outdir, config.name)
+    config.save(run_dir / rundir.CONFIG)
+    _report_data(source, run_dir / rundir.LOG)
+
+    with strategy.scope():
+        gan = build_gan(config)
+    start = 0
+    latest = rundir.latest_checkpoint(run_dir)
+    if resuming and latest is not None:
+        start = restore_checkpoint(gan, latest)
+    remaining = config.total_steps - start
+    if remaining <= 0:
+        print(f"{run_dir} already reached step {start} of {config.total_steps}; "
+              "pass a larger --steps or --kimg to continue.", file=sys.stderr)
+        return run_dir
+
+    dataset = training_batches(source, config.batch * config.d_steps, config.seed, start_step=start)
+    writer = tf.summary.create_file_writer(str(run_dir / rundir.TENSORBOARD))
+    callbacks, nan_guard, checkpointer, logger = _callbacks(gan, config, run_dir, source, writer, progress)
+    try:
+        gan.fit(dataset, epochs=1, steps_per_epoch=remaining, verbose=0, shuffle=False, callbacks=callbacks)
+    except KeyboardInterrupt:
+        checkpointer.save()
+        print(f"\ninterrupted at step {int(gan.step.numpy())}; checkpoint saved, continue with "
+              f"--resume {run_dir}", file=sys.stderr)
+        raise
+    finally:
+        writer.close()
+    if nan_guard.bad_step is not None:
+        latest = rundir.latest_checkpoint(run_dir)
+        raise UserError(f"Training stopped at step {nan_guard.bad_step} because "
+                        f"{', '.join(sorted(nan_guard.bad_losses))} became non-finite; the last good checkpoint "
+                        f"is {latest or 'none (no checkpoint was written yet)'} (try lower --g-lr/--d-lr).")
+    return run_dir

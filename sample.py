@@ -1,0 +1,12 @@
+"""Generate images from a trained deepdeconv generator; `python sample.py --help` for examples."""
+import sys
+
+from deepdeconv.cli.common import quiet_tensorflow
+
+quiet_tensorflow()
+
+from deepdeconv.cli.common import run_cli  # noqa: E402
+from deepdeconv.cli.sample import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

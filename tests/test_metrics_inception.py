@@ -1,0 +1,158 @@
+"""The Inception graph loader on a small GraphDef built here with the real graph's tensor names."""
+import hashlib
+import io
+import tarfile
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from deepdeconv.errors import UserError
+from deepdeconv.metrics import inception
+from deepdeconv.metrics.resize import legacy_resize
+
+FEATURES, CLASSES, SIDE = 16, 12, 23
+
+
+def _fake_inception_graph_def():
+    """Same wiring as classify_image_graph_def.pb, tiny sizes.
+
+    DecodeJpeg -> Cast -> ExpandDims -> ResizeBilinear (TF1) -> Sub 128 -> Mul 1/128 -> conv ->
+    pool_3 [1, 1, 1, F] -> pool_3/_reshape (batch pinned to 1) -> softmax/logits/MatMul (+bias).
+    """
+    rng = np.random.default_rng(0)
+    graph = tf.Graph()
+    with graph.as_default():
+        contents = tf.compat.v1.placeholder(tf.string, name="DecodeJpeg/contents")
+        decoded = tf.io.decode_jpeg(contents, channels=3, name="DecodeJpeg")
+        cast = tf.cast(decoded, tf.float32, name="Cast")
+        expanded = tf.expand_dims(cast, 0, name="ExpandDims")
+        resized = tf.compat.v1.image.resize_bilinear(expanded, [SIDE, SIDE], name="ResizeBilinear")
+        scaled = tf.multiply(tf.subtract(resized, 128.0, name="Sub"), 1 / 128.0, name="Mul")
+        kernel = tf.constant(rng.standard_normal((3, 3, 3, FEATURES)).astype(np.float32), name="conv/kernel")
+        conv = tf.nn.conv2d(scaled, kernel, strides=2, padding="VALID", name="conv")
+        for part in ("m", "v", "beta", "gamma"):
+            tf.constant(rng.uniform(0.5, 1.5, FEATURES).astype(np.float32), name=f"bn/{part}")
+        normed = tf.identity(conv, name="bn")  # becomes the 2015 graph's deprecated batch-norm op below
+        relu = tf.nn.relu(normed, name="relu")
+        pool3 = tf.nn.avg_pool2d(relu, ksize=relu.shape[1:3], strides=1, padding="VALID", name="pool_3")
+        reshaped = tf.reshape(pool3, [1, FEATURES], name="pool_3/_reshape")
+        with tf.compat.v1.name_scope("softmax"):
+            weights = tf.constant(rng.standard_normal((FEATURES, CLASSES)).astype(np.float32), name="weights")
+            biases = tf.constant(rng.standard_normal(CLASSES).astype(np.float32), name="biases")
+            with tf.compat.v1.name_scope("logits"):
+                matmul = tf.matmul(reshaped, weights, name="MatMul")
+            logits = tf.nn.bias_add(matmul, biases, name="logits")
+        tf.nn.softmax(logits, name="softmax")
+    graph_def = graph.as_graph_def()
+    # The real graph predates GraphDef version 9 and uses BatchNormWithGlobalNormalization,
+    # an op that may only appear in such old graphs.
+    graph_def.versions.producer = 5
+    bn = next(n for n in graph_def.node if n.name == "bn")
+    bn.op = "BatchNormWithGlobalNormalization"
+    bn.input.extend(["bn/m", "bn/v", "bn/beta", "bn/gamma"])
+    bn.attr["variance_epsilon"].f = 1e-3
+    bn.attr["scale_after_normalization"].b = True
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(graph_def, name="")
+    return graph, graph_def
+
+
+@pytest.fixture(scope="module")
+def fake_graph(tmp_path_factory):
+    graph, graph_def = _fake_inception_graph_def()
+    path = tmp_path_factory.mktemp("inception") / inception.GRAPH_FILE
+    path.write_bytes(graph_def.SerializeToString())
+    return graph, path
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEEPDECONV_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv(inception.ENV_VAR, raising=False)
+
+
+def _reference_outputs(graph, images):
+    """One image at a time through a TF1 session, as the graph was built to be used."""
+    feats, logits = [], []
+    with tf.compat.v1.Session(graph=graph) as sess:
+        for image in images:
+            f, l = sess.run(["pool_3:0", "softmax/logits/MatMul:0"],
+                            {"ExpandDims:0": image[None].astype(np.float32)})
+            feats.append(f.reshape(-1))
+            logits.append(l.reshape(-1))
+    return np.stack(feats), np.stack(logits)
+
+
+def test_loader_gives_batched_pool3_features_and_unbiased_logits(fake_graph):
+    graph, path = fake_graph
+    images = np.random.default_rng(1).integers(0, 256, (5, 16, 16, 3), dtype=np.uint8)
+    net = inception.InceptionNetwork(path=path, download=False)
+    out = net(images)
+    want_features, want_logits = _reference_outputs(graph, images)
+    assert out["features"].shape == (5, FEATURES) and out["logits"].shape == (5, CLASSES)
+    np.testing.assert_allclose(out["features"], want_features, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out["logits"], want_logits, rtol=1e-5, atol=1e-4)
+    assert net.describe()["network_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_grayscale_batches_are_repeated_to_rgb(fake_graph):
+    _, path = fake_graph
+    gray = np.random.default_rng(2).integers(0, 256, (3, 9, 9, 1), dtype=np.uint8)
+    net = inception.InceptionNetwork(path=path, download=False)
+    np.testing.assert_allclose(net(gray)["features"], net(np.repeat(gray, 3, axis=-1))["features"], rtol=1e-6)
+
+
+def test_tgz_from_environment_variable_is_extracted_and_loaded(fake_graph, tmp_path, monkeypatch):
+    _, path = fake_graph
+    archive = tmp_path / "inception-2015-12-05.tgz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(path, arcname=f"./{inception.GRAPH_FILE}")
+    monkeypatch.setenv(inception.ENV_VAR, str(archive))
+    pb, digest = inception.graph_path(download=False)
+    assert pb.read_bytes() == path.read_bytes() and pb.is_relative_to(tmp_path / "cache")
+
+
+def test_missing_graph_offline_is_one_sentence_saying_how_to_get_it():
+    with pytest.raises(UserError, match=r"--inception PATH or \$DEEPDECONV_INCEPTION"):
+        inception.graph_path(download=False)
+    with pytest.raises(UserError, match="does not exist"):
+        inception.graph_path("/nonexistent/classify_image_graph_def.pb")
+
+
+def test_download_failure_is_a_user_error(monkeypatch):
+    monkeypatch.setattr(inception, "URL", "http://127.0.0.1:9/inception-2015-12-05.tgz")
+    with pytest.raises(UserError, match="could not be downloaded"):
+        inception.download_graph(url=inception.URL)
+
+
+def test_recorded_hash_mismatch_is_refused(fake_graph, tmp_path):
+    _, path = fake_graph
+    copy = tmp_path / inception.GRAPH_FILE
+    copy.write_bytes(path.read_bytes())
+    with pytest.warns(UserWarning, match="trust on first use"):
+        inception.verify_graph(copy, record=True)
+    inception.verify_graph(copy)  # unchanged file: accepted
+    copy.write_bytes(path.read_bytes() + b"\0")
+    with pytest.raises(UserError, match="sha256"):
+        inception.verify_graph(copy)
+
+
+def test_a_graph_without_the_inception_tensors_is_refused(tmp_path):
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.constant(1.0, name="something_else")
+    path = tmp_path / "other.pb"
+    path.write_bytes(graph.as_graph_def().SerializeToString())
+    with pytest.raises(UserError, match="not the 2015-12-05 Inception graph"):
+        inception.InceptionNetwork(path=path)
+
+
+def test_legacy_resize_matches_tf1_resize_bilinear_without_half_pixel_centres():
+    x = tf.constant(np.random.default_rng(3).uniform(0, 255, (2, 7, 11, 3)).astype(np.float32))
+    want = tf.compat.v1.image.resize_bilinear(x, [299, 299], align_corners=False, half_pixel_centers=False)
+    got = legacy_resize(x, (299, 299))
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6, atol=1e-4)
+    # The TF2 resizer samples at half-pixel centres: a different image, hence a different FID.
+    assert np.abs(tf.image.resize(x, [299, 299]).numpy() - want.numpy()).max() > 1.0
