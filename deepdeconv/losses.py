@@ -62,9 +62,11 @@ LOSSES = {
 def _per_example_gradient_norm_sq(discriminator, images):
     with tf.GradientTape() as tape:
         tape.watch(images)
-        logits = discriminator(images, training=True)
-    grads = tape.gradient(tf.reduce_sum(logits), images)
-    return tf.reduce_sum(tf.square(tf.cast(grads, tf.float32)), axis=tf.range(1, tf.rank(grads)))
+        total = tf.reduce_sum(discriminator(images, training=True))
+    grads = tape.gradient(total, images)
+    if grads.dtype in (tf.float16, tf.bfloat16):  # squares of small gradients underflow in half precision
+        grads = tf.cast(grads, tf.float32)
+    return tf.reduce_sum(tf.square(grads), axis=tf.range(1, tf.rank(grads)))
 
 
 def gradient_penalty(discriminator, real, fake, alpha, eps=1e-12):

@@ -108,8 +108,9 @@ def train(config, run_dir=None, progress=True):
 
     resuming = run_dir is not None
     strategy = make_strategy(config.strategy, config.tpu)
-    source = load_source(config.data, config.resolution, config.channels,
-                         cache_dir=Path(run_dir) / "cache" if resuming else None)
+    # Data too large for memory is decoded once into a cache under the output folder, where
+    # later runs on the same files find it.
+    source = load_source(config.data, config.resolution, config.channels, cache_dir=Path(config.outdir) / ".cache")
     config = resolve_config(config, source)
     if resuming:
         run_dir = Path(run_dir)

@@ -59,12 +59,17 @@ def _fake_inception_graph_def():
     return graph, graph_def
 
 
-@pytest.fixture(scope="module")
-def fake_graph(tmp_path_factory):
+def write_fake_inception_graph(folder):
+    """Writes the small stand-in graph as `folder/classify_image_graph_def.pb` (used by other tests)."""
     graph, graph_def = _fake_inception_graph_def()
-    path = tmp_path_factory.mktemp("inception") / inception.GRAPH_FILE
+    path = folder / inception.GRAPH_FILE
     path.write_bytes(graph_def.SerializeToString())
     return graph, path
+
+
+@pytest.fixture(scope="module")
+def fake_graph(tmp_path_factory):
+    return write_fake_inception_graph(tmp_path_factory.mktemp("inception"))
 
 
 @pytest.fixture(autouse=True)

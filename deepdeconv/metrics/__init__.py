@@ -1,7 +1,8 @@
 """GAN metrics that match the reference implementations (TTUR / TF-GAN, "legacy TensorFlow").
 
-    from deepdeconv.metrics import evaluate
-    record = evaluate(generator, real="cifar10", metrics="fid,is", num_gen=50000)
+    from deepdeconv.metrics.evaluate import evaluate
+    from deepdeconv.metrics.sources import generator_stream
+    record = evaluate(generator_stream(generator, 50000), "cifar10", "fid,is")
 
 Modules: `registry` (metric names), `inception` (2015-12-05 graph), `keras_inception`
 (alternative, not comparable), `classifier` (offline, domain-specific network), `resize`
@@ -16,12 +17,5 @@ from deepdeconv.metrics.registry import METRICS, Metric, parse_metrics
 from deepdeconv.metrics.stats import StreamingStats, load_stats, save_stats
 
 
-def evaluate(*args, **kwargs):
-    """See `deepdeconv.metrics.evaluate.evaluate` (imported lazily: it pulls in TensorFlow)."""
-    from deepdeconv.metrics.evaluate import evaluate as run
-
-    return run(*args, **kwargs)
-
-
-__all__ = ["METRICS", "Metric", "StreamingStats", "evaluate", "frechet_distance", "inception_score",
+__all__ = ["METRICS", "Metric", "StreamingStats", "frechet_distance", "inception_score",
            "kernel_inception_distance", "load_stats", "parse_metrics", "precision_recall", "save_stats"]

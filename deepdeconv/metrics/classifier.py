@@ -34,6 +34,9 @@ VERSION = 1
 FEATURE_DIM = 128
 TRAIN_STEPS = 800
 MAX_TRAIN_IMAGES = 50000
+# Keras' default 0.99 leaves the moving statistics far from the data after a few hundred
+# steps; inference-mode features would then not be the ones the classifier learned.
+BN_MOMENTUM = 0.9
 
 
 def build_classifier(resolution, channels, num_classes):
@@ -53,7 +56,7 @@ def build_classifier(resolution, channels, num_classes):
     x = layers.LeakyReLU(0.2)(x)
     for i in range(max(1, int(math.log2(resolution // 4)))):
         x = layers.Conv2D(min(32 * 2 ** i, 128), 3, strides=2, padding="same", name=f"down{i}")(x)
-        x = layers.BatchNormalization(name=f"down{i}_bn")(x)
+        x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"down{i}_bn")(x)
         x = layers.LeakyReLU(0.2)(x)
     x = layers.GlobalAveragePooling2D()(x)
     features = layers.Dense(FEATURE_DIM, activation="relu", name="features")(x)
@@ -118,8 +121,7 @@ def train_classifier(images, labels, num_classes, steps=TRAIN_STEPS, batch_size=
     val, train = order[:n_val], order[n_val:]
     model = build_classifier(images.shape[1], images.shape[3], num_classes)
     model.compile(optimizer=keras.optimizers.Adam(2e-3),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"],
-                  jit_compile=True)
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     data = (tf.data.Dataset.from_tensor_slices((images[train], labels[train]))
             .shuffle(min(len(train), 20000), seed=seed).repeat().batch(batch_size)
             .map(lambda x, y: _augment(from_uint8(x), y), num_parallel_calls=tf.data.AUTOTUNE)

@@ -1,0 +1,38 @@
+"""Generator and discriminator shapes and output ranges for every resolution and channel count."""
+import numpy as np
+import pytest
+
+from deepdeconv.models import build_discriminator, build_generator
+from deepdeconv.models.layers import channels_at
+
+
+@pytest.mark.parametrize("resolution", [32, 64, 128, 256])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_generator_makes_images_in_tanh_range(resolution, channels):
+    g = build_generator(resolution, channels, z_dim=8, width=0.0625)
+    z = np.random.RandomState(0).randn(2, 8).astype("float32") * 10  # large z pushes tanh to its limits
+    x = g(z, training=False).numpy()
+    assert x.shape == (2, resolution, resolution, channels)
+    assert x.dtype == np.float32
+    assert np.all(x >= -1) and np.all(x <= 1)
+
+
+@pytest.mark.parametrize("resolution", [32, 64, 128, 256])
+@pytest.mark.parametrize("norm", ["none", "batch", "spectral"])
+def test_discriminator_returns_one_logit_per_image(resolution, norm):
+    d = build_discriminator(resolution, 3, width=0.0625, norm=norm)
+    x = np.random.RandomState(0).uniform(-1, 1, (2, resolution, resolution, 3)).astype("float32")
+    assert d(x, training=True).shape == (2, 1)
+
+
+def test_width_schedule_is_dcgan_at_width_one():
+    assert [channels_at(r, 32, 1.0) for r in (4, 8, 16, 32)] == [512, 256, 128, 64]
+    assert [channels_at(r, 256, 1.0) for r in (4, 128, 256)] == [512, 128, 64]
+    assert channels_at(4, 32, 0.5) == 256
+
+
+def test_weights_start_from_dcgan_normal_init():
+    g = build_generator(32, 1, z_dim=64, width=0.5)
+    kernel = g.get_layer("up16").kernel.numpy()
+    assert abs(kernel.mean()) < 0.002
+    assert kernel.std() == pytest.approx(0.02, rel=0.05)
