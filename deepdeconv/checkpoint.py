@@ -18,12 +18,19 @@ from deepdeconv.fileio import atomic_path
 _META = "__meta__"
 
 
+def _optimizer_variables(optimizer):
+    # Under mixed_float16 a LossScaleOptimizer wraps the real one. Only the real one's state is
+    # saved, so a checkpoint resumes under any precision; the loss scale starts afresh and
+    # settles again within a few steps.
+    return getattr(optimizer, "inner_optimizer", optimizer).variables
+
+
 def _groups(gan):
     groups = {
         "generator": gan.generator.weights,
         "discriminator": gan.discriminator.weights,
-        "g_optimizer": gan.g_optimizer.variables,
-        "d_optimizer": gan.d_optimizer.variables,
+        "g_optimizer": _optimizer_variables(gan.g_optimizer),
+        "d_optimizer": _optimizer_variables(gan.d_optimizer),
         "step": [gan.step],
     }
     if gan.ema_generator is not None:
@@ -127,11 +134,13 @@ def export_generators(gan, run_dir):
 
 def _generator_from_checkpoint(path, ema):
     from deepdeconv.models import build_generator
+    from deepdeconv.models.conditional import num_classes
 
     meta = read_meta(path)
     config = TrainConfig.from_dict(meta["config"], source=str(path))
     group = "generator_ema" if ema and config.ema else "generator"
-    model = build_generator(config.resolution, config.channels, config.z_dim, config.width)
+    model = build_generator(config.resolution, config.channels, config.z_dim, config.width,
+                            num_classes=num_classes(config))
     with _open(path) as data:
         _assign_group(model.weights, data, group, path)
     return model, config

@@ -49,8 +49,8 @@ class TrainConfig:
     r1_gamma: float = 0.0  # R1 penalty weight on real data (Mescheder et al. 2018); 0 = off
     augment: str = "translation,cutout"  # DiffAugment policy, comma-separated, or "none"
     ema: bool = True  # keep an exponential moving average of the generator for sampling
-    ema_decay: float = 0.999  # per step; with warm-up the early average tracks the weights
-    ema_warmup: int = 1000  # steps over which the effective decay ramps up to ema_decay
+    ema_decay: float = 0.999  # per-step decay of the generator average (half-life ~700 steps)
+    ema_rampup: float = 0.05  # caps the half-life at this fraction of steps so far; 0 = no cap
 
     # --- duration and output ------------------------------------------------------------
     steps: Optional[int] = None  # generator steps; if None, derived from kimg
@@ -117,7 +117,7 @@ class TrainConfig:
         bad = [p for p in self.augment_policy if p not in AUGMENTS]
         need(not bad, f"--augment accepts {', '.join(AUGMENTS)} or none, got {','.join(bad)!r}.")
         need(0 <= self.ema_decay < 1, f"--ema-decay must lie in [0, 1), got {self.ema_decay}.")
-        need(self.ema_warmup >= 0, f"--ema-warmup must be non-negative, got {self.ema_warmup}.")
+        need(self.ema_rampup >= 0, f"--ema-rampup must be non-negative, got {self.ema_rampup}.")
         need(self.steps is None or self.steps >= 1, f"--steps must be at least 1, got {self.steps}.")
         need(self.kimg > 0, f"--kimg must be positive, got {self.kimg}.")
         for opt in ("sample_every", "checkpoint_every", "keep_checkpoints", "log_every", "grid_size",

@@ -3,10 +3,13 @@
 Overriding `train_step` (rather than writing a loop) keeps what Keras gives for free:
 `jit_compile`, `steps_per_execution`, callbacks and every `tf.distribute` strategy.
 """
+import functools
+import math
+
 import keras
 import tensorflow as tf
 
-from deepdeconv import losses
+from deepdeconv import distribute, losses
 from deepdeconv.augment import StatelessRandom, diff_augment
 
 
@@ -14,8 +17,9 @@ class GAN(keras.Model):
     """Generator + discriminator trained adversarially, with an EMA copy of the generator.
 
     Args:
-        generator: model z -> images in [-1, 1].
-        discriminator: model images -> [B, 1] logits.
+        generator: model z -> images in [-1, 1], or [z, labels] -> images when conditional.
+        discriminator: model images -> [B, 1] logits, or [images, labels] -> logits when
+            conditional (then the data must yield (images, int labels)).
         ema_generator: a clone of `generator` holding the moving average, or None.
         z_dim: latent size.
         seed: base seed for latents and augmentation; draws are keyed by (seed, step).
@@ -28,12 +32,13 @@ class GAN(keras.Model):
         self.ema_generator = ema_generator
         self.z_dim = z_dim
         self.seed = seed
+        self.conditional = len(generator.inputs) == 2
         # Generator steps taken. It keys every random draw, so it is the whole RNG state.
         self.step = keras.Variable(0, dtype="int64", trainable=False, name="step",
                                    aggregation="only_first_replica")
 
     def compile(self, d_optimizer, g_optimizer, loss="nsgan", d_steps=1, gp_weight=10.0, r1_gamma=0.0,
-                augment=(), ema_decay=0.999, ema_warmup=1000, **kwargs):
+                augment=(), ema_decay=0.999, ema_rampup=0.05, **kwargs):
         """Configures training.
 
         Args:
@@ -45,8 +50,9 @@ class GAN(keras.Model):
             r1_gamma: R1 penalty weight; 0 turns it off.
             augment: DiffAugment policy, a tuple of names.
             ema_decay: per-step decay of the generator moving average.
-            ema_warmup: steps over which the decay ramps linearly from 0 to `ema_decay`, so
-                that the average does not remember the random initial weights.
+            ema_rampup: the average's half-life is capped at this fraction of the steps taken
+                so far (StyleGAN2-ADA's ramp-up), so that the average forgets the random
+                initial weights quickly; 0 = always `ema_decay`.
         """
         super().compile(**kwargs)
         if loss not in losses.LOSSES:
@@ -60,13 +66,20 @@ class GAN(keras.Model):
         self.r1_gamma = r1_gamma
         self.augment = tuple(augment)
         self.ema_decay = ema_decay
-        self.ema_warmup = ema_warmup
+        self.ema_rampup = ema_rampup
         self.trackers = {name: keras.metrics.Mean(name=name)
                          for name in ("d_loss", "g_loss", "d_real", "d_fake", "penalty")}
         # Optimisers build their slots now, not on the first step, so that a checkpoint can be
         # restored before training starts.
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.g_optimizer.build(self.generator.trainable_variables)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Under a distribution strategy Keras builds a model before `fit` by tracing `call` on
+        # a data batch reduced across replicas, which fails under MultiWorkerMirroredStrategy
+        # (Keras 3.15). Nothing needs building: the networks come built and `compile` builds
+        # both optimisers.
+        return
 
     @property
     def metrics(self):
@@ -88,57 +101,71 @@ class GAN(keras.Model):
         seed = tf.stack([tf.constant(self.seed, tf.int64) * 16 + stream, tf.convert_to_tensor(self.step.value)])
         return StatelessRandom(seed, replica_id, num_replicas)
 
-    def _scores(self, real, fake, rng):
-        """Discriminator logits on augmented real and fake images."""
+    def _generate(self, z, labels):
+        return self.generator(z if labels is None else [z, labels], training=True)
+
+    def _discriminate(self, images, labels, training=True):
+        # Only images are augmented, never labels: an augmented "7" is still a 7.
+        return self.discriminator(images if labels is None else [images, labels], training=training)
+
+    def _scores(self, real, fake, labels, rng):
+        """Discriminator logits on augmented real and fake images (fakes share the real labels)."""
         real = diff_augment(real, self.augment, rng)
         fake = diff_augment(fake, self.augment, rng)
         if self._d_has_batch_norm():
             # Batch norm would mix real and fake statistics in a joint batch.
-            return self.discriminator(real, training=True), self.discriminator(fake, training=True)
-        logits = self.discriminator(tf.concat([real, fake], axis=0), training=True)
+            return self._discriminate(real, labels), self._discriminate(fake, labels)
+        both = None if labels is None else tf.concat([labels, labels], axis=0)
+        logits = self._discriminate(tf.concat([real, fake], axis=0), both)
         return tf.split(logits, 2, axis=0)
 
     def _d_has_batch_norm(self):
         return any(isinstance(layer, keras.layers.BatchNormalization) for layer in self.discriminator.layers)
 
-    def _discriminator_step(self, real, fake, rng, scale):
+    def _discriminator_step(self, real, fake, labels, rng, scale):
         with tf.GradientTape() as tape:
-            real_logits, fake_logits = self._scores(real, fake, rng)
+            real_logits, fake_logits = self._scores(real, fake, labels, rng)
             d_loss = self.d_loss_fn(real_logits, fake_logits)
             penalty = tf.zeros((), tf.float32)
+            critic = functools.partial(self._discriminate, labels=labels)
             if self.gp_weight > 0:
                 alpha = rng.uniform(tf.shape(real)[0], (1, 1, 1))
-                penalty += self.gp_weight * losses.gradient_penalty(self.discriminator, real, fake, alpha)
+                penalty += self.gp_weight * losses.gradient_penalty(critic, real, fake, alpha)
             if self.r1_gamma > 0:
-                penalty += 0.5 * self.r1_gamma * losses.r1_penalty(self.discriminator, real)
-            total = (d_loss + penalty) * scale
+                penalty += 0.5 * self.r1_gamma * losses.r1_penalty(critic, real)
+            total = self.d_optimizer.scale_loss((d_loss + penalty) * scale)  # loss scaling: float16 only
         grads = tape.gradient(total, self.discriminator.trainable_variables)
         self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
         return d_loss, penalty, real_logits, fake_logits
 
     def train_step(self, data):
         real = data[0] if isinstance(data, (tuple, list)) else data
+        labels = self._labels(data)
         batch = tf.shape(real)[0] // self.d_steps
         _, num_replicas = self._replica()
         # Gradients are summed over replicas; dividing by their number makes the sum the
         # gradient of the global-batch mean, so N replicas train like one device.
         scale = 1.0 / num_replicas
         noise = self._rng(0)
+        # Fakes are drawn for the labels of the real slice they are scored against (the data's
+        # class distribution; see `_labels`). The last slice's fakes also train the generator.
+        label_slices = [None if labels is None else labels[i * batch:(i + 1) * batch]
+                        for i in range(self.d_steps)]
         with tf.GradientTape() as g_tape:
-            fake = self.generator(noise.normal(batch, (self.z_dim,)), training=True)
+            fake = self._generate(noise.normal(batch, (self.z_dim,)), label_slices[-1])
             # The generator is run once per step: the discriminator learns from this batch
             # (without gradient to the generator), then the generator learns through the
             # updated discriminator on the same batch, as in the PyTorch DCGAN example.
             with g_tape.stop_recording():
                 for i in range(self.d_steps):
                     real_i = real[i * batch:(i + 1) * batch]
-                    fake_i = fake if i == self.d_steps - 1 else self.generator(
-                        noise.normal(batch, (self.z_dim,)), training=True)
+                    fake_i = fake if i == self.d_steps - 1 else self._generate(
+                        noise.normal(batch, (self.z_dim,)), label_slices[i])
                     d_loss, penalty, real_logits, fake_logits = self._discriminator_step(
-                        real_i, tf.stop_gradient(fake_i), self._rng(1 + i), scale)
-            g_logits = self.discriminator(diff_augment(fake, self.augment, self._rng(15)), training=True)
+                        real_i, tf.stop_gradient(fake_i), label_slices[i], self._rng(1 + i), scale)
+            g_logits = self._discriminate(diff_augment(fake, self.augment, self._rng(15)), label_slices[-1])
             g_loss = self.g_loss_fn(g_logits)
-            g_scaled = g_loss * scale
+            g_scaled = self.g_optimizer.scale_loss(g_loss * scale)
         grads = g_tape.gradient(g_scaled, self.generator.trainable_variables)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
         self._update_ema()
@@ -147,14 +174,30 @@ class GAN(keras.Model):
                   "d_fake": tf.reduce_mean(fake_logits), "penalty": penalty}
         for name, value in values.items():
             self.trackers[name].update_state(value)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        return distribute.reducible_logs({name: tracker.result() for name, tracker in self.trackers.items()})
+
+    def _labels(self, data):
+        """The real batch's int32 labels when conditional, else None.
+
+        Fakes reuse these labels rather than drawing their own: they then follow the data's
+        class distribution, every discriminator batch holds real and fake images of exactly
+        the same classes (so the projection term cannot separate them by class frequency),
+        the gradient penalty interpolates within a class, and no extra randomness is needed.
+        """
+        if not self.conditional:
+            return None
+        if not isinstance(data, (tuple, list)) or len(data) < 2:
+            raise ValueError("a conditional GAN needs (images, labels) batches")
+        return tf.cast(tf.reshape(data[1], [-1]), tf.int32)
 
     def _update_ema(self):
         if self.ema_generator is None:
             return
         step = tf.cast(self.step.value, tf.float32)
-        ramp = tf.minimum(1.0, step / self.ema_warmup) if self.ema_warmup > 0 else 1.0
-        decay = self.ema_decay * ramp
+        decay = tf.constant(self.ema_decay, tf.float32)
+        if self.ema_rampup > 0 and self.ema_decay > 0:
+            half_life = tf.minimum(math.log(0.5) / math.log(self.ema_decay), self.ema_rampup * step)
+            decay = tf.pow(0.5, 1.0 / tf.maximum(half_life, 1e-8))  # half-life 0 -> decay 0: a copy
         # Every weight, moving batch-norm statistics included, so the EMA model's inference
         # mode sees statistics that match its averaged weights.
         for avg, var in zip(self.ema_generator.weights, self.generator.weights):
@@ -169,6 +212,10 @@ class GAN(keras.Model):
 def build_gan(config):
     """Builds and compiles the GAN a TrainConfig describes (call inside a strategy scope).
 
+    The strategy decides the precision policy (`--mixed-precision`), XLA (`--jit`) and whether
+    batch norm synchronises across replicas; the EMA generator, used only for sampling, stays
+    float32.
+
     Args:
         config: a TrainConfig whose `channels` is resolved (not None).
 
@@ -176,19 +223,32 @@ def build_gan(config):
         A compiled GAN.
     """
     from deepdeconv.models import build_discriminator, build_generator
+    from deepdeconv.models.conditional import num_classes
 
-    generator = build_generator(config.resolution, config.channels, config.z_dim, config.width)
-    discriminator = build_discriminator(config.resolution, config.channels, config.width, config.d_norm)
+    classes = num_classes(config)
+    # Initial weights come from the config's seed too, so a run is reproducible from config.json.
+    keras.utils.set_random_seed(config.seed)
+    strategy = tf.distribute.get_strategy()
+    policy = distribute.precision_policy(config.mixed_precision, strategy)
+    with distribute.dtype_policy(policy):
+        generator = build_generator(config.resolution, config.channels, config.z_dim, config.width,
+                                    num_classes=classes)
+        discriminator = build_discriminator(config.resolution, config.channels, config.width, config.d_norm,
+                                            num_classes=classes)
+    for model in (generator, discriminator):
+        distribute.synchronize_batch_norm(model, strategy)
     ema = None
     if config.ema:
         ema = build_generator(config.resolution, config.channels, config.z_dim, config.width,
-                              name="generator_ema")
+                              name="generator_ema", num_classes=classes)
         ema.set_weights(generator.get_weights())
     gan = GAN(generator, discriminator, ema, z_dim=config.z_dim, seed=config.seed)
     gan.compile(
-        d_optimizer=keras.optimizers.Adam(config.d_lr, beta_1=config.beta1, beta_2=config.beta2),
-        g_optimizer=keras.optimizers.Adam(config.g_lr, beta_1=config.beta1, beta_2=config.beta2),
+        d_optimizer=distribute.loss_scaled(keras.optimizers.Adam(config.d_lr, beta_1=config.beta1,
+                                                                 beta_2=config.beta2), policy),
+        g_optimizer=distribute.loss_scaled(keras.optimizers.Adam(config.g_lr, beta_1=config.beta1,
+                                                                 beta_2=config.beta2), policy),
         loss=config.loss, d_steps=config.d_steps, gp_weight=config.gp_weight, r1_gamma=config.r1_gamma,
-        augment=config.augment_policy, ema_decay=config.ema_decay, ema_warmup=config.ema_warmup,
-        jit_compile=bool(config.jit), steps_per_execution=config.steps_per_execution)
+        augment=config.augment_policy, ema_decay=config.ema_decay, ema_rampup=config.ema_rampup,
+        jit_compile=distribute.resolve_jit(config.jit, strategy), steps_per_execution=config.steps_per_execution)
     return gan

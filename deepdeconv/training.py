@@ -10,7 +10,7 @@ from deepdeconv import rundir
 from deepdeconv.callbacks import Checkpointer, NanGuard, Progress, RunLogger, SampleGrid
 from deepdeconv.checkpoint import check_compatible, restore_checkpoint
 from deepdeconv.config import TrainConfig
-from deepdeconv.distribute import make_strategy
+from deepdeconv.distribute import is_chief, make_strategy, output_dir
 from deepdeconv.errors import UserError
 from deepdeconv.fileio import append_jsonl
 from deepdeconv.gan import build_gan
@@ -76,7 +76,13 @@ def _callbacks(gan, config, run_dir, source, writer, progress):
     logger = RunLogger(run_dir / rundir.LOG, writer, config.log_every, config.batch,
                        elapsed_before=_elapsed_so_far(run_dir / rundir.LOG))
     latents = latents_from_seeds(range(config.grid_size), config.z_dim)
-    callbacks = [nan_guard, logger, SampleGrid(run_dir, latents, config.sample_every, writer), checkpointer]
+    if config.conditional:
+        from deepdeconv.callbacks.class_grid import ClassSampleGrid
+
+        grid = ClassSampleGrid(run_dir, latents, len(config.class_names), config.sample_every, writer)
+    else:
+        grid = SampleGrid(run_dir, latents, config.sample_every, writer)
+    callbacks = [nan_guard, logger, grid, checkpointer]
     if config.eval_every:
         from deepdeconv.callbacks.evaluation import EvaluationCallback
 
@@ -98,13 +104,14 @@ def train(config, run_dir=None, progress=True):
         progress: show the progress bar.
 
     Returns:
-        The run directory.
+        The run directory (None on a multi-worker worker that is not the chief of a new run:
+        it writes nothing but a scratch folder it deletes).
 
     Raises:
         UserError: for bad data, an incompatible checkpoint, or a non-finite loss.
         KeyboardInterrupt: after a checkpoint of the interrupted state has been saved.
     """
-    from deepdeconv.data import load_source, training_batches
+    from deepdeconv.data import load_source
 
     resuming = run_dir is not None
     strategy = make_strategy(config.strategy, config.tpu)
@@ -115,38 +122,47 @@ def train(config, run_dir=None, progress=True):
     if resuming:
         run_dir = Path(run_dir)
         check_compatible(TrainConfig.load(run_dir / rundir.CONFIG), config, run_dir / rundir.CONFIG)
-    else:
+    elif is_chief(strategy):
         run_dir = rundir.create_run_dir(config.outdir, config.name)
-    config.save(run_dir / rundir.CONFIG)
-    _report_data(source, run_dir / rundir.LOG)
+    # Only the chief writes the run; other workers write into a scratch folder deleted at the end.
+    with output_dir(strategy, run_dir, config.outdir) as out_dir:
+        _train_into(out_dir, config, source, strategy, run_dir if resuming else None, progress)
+    return run_dir
+
+
+def _train_into(out_dir, config, source, strategy, resume_from, progress):
+    """Builds the GAN under `strategy`, restores `resume_from` if given, fits; writes into `out_dir`."""
+    from deepdeconv.data import training_batches
+
+    config.save(out_dir / rundir.CONFIG)
+    _report_data(source, out_dir / rundir.LOG)
 
     with strategy.scope():
         gan = build_gan(config)
     start = 0
-    latest = rundir.latest_checkpoint(run_dir)
-    if resuming and latest is not None:
+    latest = rundir.latest_checkpoint(resume_from) if resume_from is not None else None
+    if latest is not None:
         start = restore_checkpoint(gan, latest)
     remaining = config.total_steps - start
     if remaining <= 0:
-        print(f"{run_dir} already reached step {start} of {config.total_steps}; "
+        print(f"{resume_from} already reached step {start} of {config.total_steps}; "
               "pass a larger --steps or --kimg to continue.", file=sys.stderr)
-        return run_dir
+        return
 
     dataset = training_batches(source, config.batch * config.d_steps, config.seed, start_step=start)
-    writer = tf.summary.create_file_writer(str(run_dir / rundir.TENSORBOARD))
-    callbacks, nan_guard, checkpointer, logger = _callbacks(gan, config, run_dir, source, writer, progress)
+    writer = tf.summary.create_file_writer(str(out_dir / rundir.TENSORBOARD))
+    callbacks, nan_guard, checkpointer, logger = _callbacks(gan, config, out_dir, source, writer, progress)
     try:
         gan.fit(dataset, epochs=1, steps_per_epoch=remaining, verbose=0, shuffle=False, callbacks=callbacks)
     except KeyboardInterrupt:
         checkpointer.save()
         print(f"\ninterrupted at step {int(gan.step.numpy())}; checkpoint saved, continue with "
-              f"--resume {run_dir}", file=sys.stderr)
+              f"--resume {out_dir}", file=sys.stderr)
         raise
     finally:
         writer.close()
     if nan_guard.bad_step is not None:
-        latest = rundir.latest_checkpoint(run_dir)
+        latest = rundir.latest_checkpoint(out_dir)
         raise UserError(f"Training stopped at step {nan_guard.bad_step} because "
                         f"{', '.join(sorted(nan_guard.bad_losses))} became non-finite; the last good checkpoint "
                         f"is {latest or 'none (no checkpoint was written yet)'} (try lower --g-lr/--d-lr).")
-    return run_dir

@@ -56,7 +56,8 @@ def test_one_record_with_every_inception_metric_consistent_with_the_formulas(gra
     record = evaluate(fake, real, "fid,is,kid,pr", inception=graph_path, batch_size=16, progress=False,
                       kid_subset_size=20, kid_subsets=5)
     f_real, f_fake = net(real)["features"].astype(np.float64), net(fake)["features"].astype(np.float64)
-    want_fid = frechet_distance(f_real.mean(0), np.cov(f_real, rowvar=False), f_fake.mean(0), np.cov(f_fake, rowvar=False))
+    want_fid = frechet_distance(f_real.mean(0), np.cov(f_real, rowvar=False),
+                                f_fake.mean(0), np.cov(f_fake, rowvar=False))
     m = record["metrics"]
     assert m["fid"] == pytest.approx(want_fid, rel=1e-6)
     assert m["is"] == pytest.approx(inception_score(net(fake)["logits"])[0], rel=1e-6)
@@ -160,3 +161,14 @@ def test_prefetched_passes_errors_through():
 
     with pytest.raises(RuntimeError, match="decoder failed"):
         list(prefetched(broken()))
+
+
+def test_stats_file_of_another_network_is_refused(graph_path, tmp_path):
+    save_stats(tmp_path / "k.npz", np.zeros(FEATURES), np.eye(FEATURES), n=10, network="keras-inception-v3")
+    with pytest.raises(UserError, match="holds keras-inception-v3 statistics"):
+        evaluate(_images(20, 0), str(tmp_path / "k.npz"), "fid", inception=graph_path, progress=False)
+
+
+def test_too_few_samples_for_inception_score_is_a_user_error(graph_path):
+    with pytest.raises(UserError, match="is: Inception Score with 10 splits needs at least 10 samples"):
+        evaluate(_images(5, 0), None, "is", inception=graph_path, progress=False)

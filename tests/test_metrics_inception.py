@@ -1,6 +1,5 @@
 """The Inception graph loader on a small GraphDef built here with the real graph's tensor names."""
 import hashlib
-import io
 import tarfile
 
 import numpy as np
@@ -119,6 +118,11 @@ def test_tgz_from_environment_variable_is_extracted_and_loaded(fake_graph, tmp_p
     assert pb.read_bytes() == path.read_bytes() and pb.is_relative_to(tmp_path / "cache")
 
 
+def test_a_folder_holding_the_graph_is_accepted_like_ttur(fake_graph):
+    _, path = fake_graph
+    assert inception.graph_path(path.parent, download=False)[0] == path
+
+
 def test_missing_graph_offline_is_one_sentence_saying_how_to_get_it():
     with pytest.raises(UserError, match=r"--inception PATH or \$DEEPDECONV_INCEPTION"):
         inception.graph_path(download=False)
@@ -161,3 +165,12 @@ def test_legacy_resize_matches_tf1_resize_bilinear_without_half_pixel_centres():
     np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6, atol=1e-4)
     # The TF2 resizer samples at half-pixel centres: a different image, hence a different FID.
     assert np.abs(tf.image.resize(x, [299, 299]).numpy() - want.numpy()).max() > 1.0
+
+
+def test_keras_inception_alternative_gives_2048_features_and_1000_logits():
+    from deepdeconv.metrics.keras_inception import KerasInceptionNetwork
+
+    net = KerasInceptionNetwork(weights=None)  # random weights: no download in tests
+    out = net(np.zeros((2, 20, 20, 1), np.uint8))
+    assert out["features"].shape == (2, 2048) and out["logits"].shape == (2, 1000)
+    assert net.describe()["network"] == "keras-inception-v3"

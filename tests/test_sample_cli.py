@@ -26,7 +26,7 @@ def run_dir(tmp_path_factory):
     from deepdeconv.training import train
 
     config = TrainConfig(data="digits", resolution=32, z_dim=16, width=0.125, batch=8, steps=60,
-                         sample_every=20, checkpoint_every=60, grid_size=16, ema_warmup=1, ema_decay=0.5,
+                         sample_every=20, checkpoint_every=60, grid_size=16, ema_rampup=0, ema_decay=0.5,
                          augment="none", g_lr=2e-3, d_lr=2e-3, outdir=str(tmp_path_factory.mktemp("runs")))
     return Path(train(config, progress=False))
 
@@ -146,15 +146,20 @@ def no_generator_run(tmp_path):
 
 
 @pytest.mark.parametrize("make_argv, message", [
-    (lambda run, tmp: [run, "--seeds", "0-x"], "--seeds takes seeds like"),
-    (lambda run, tmp: [run, "--seeds", "0-9", "--grid", "3x3"], "--grid 3x3 holds 9 images but 10"),
-    (lambda run, tmp: [run, "--class", "1"], "--class needs a conditional generator"),
-    (lambda run, tmp: [run, "--grid-by-class"], "needs a conditional generator"),
-    (lambda run, tmp: [run, "--out", str(Path(run) / rundir.CONFIG / "x.png")], "is a file, not a folder"),
-    (lambda run, tmp: [run, "--out", str(Path(tmp) / "x.jpg")], "must end in .png"),
-    (lambda run, tmp: [str(Path(tmp) / "missing")], "does not exist"),
-    (lambda run, tmp: [no_generator_run(Path(tmp))], "has no generator yet"),
-    (lambda run, tmp: [str(Path(run) / rundir.GENERATOR_EMA)], "Name the output with --out"),
+    pytest.param(lambda run, tmp: [run, "--seeds", "0-x"], "--seeds takes seeds like", id="bad-seeds"),
+    pytest.param(lambda run, tmp: [run, "--seeds", "0-9", "--grid", "3x3"], "--grid 3x3 holds 9 images but 10",
+                 id="grid-too-small"),
+    pytest.param(lambda run, tmp: [run, "--class", "1"], "--class needs a conditional generator",
+                 id="class-on-unconditional"),
+    pytest.param(lambda run, tmp: [run, "--grid-by-class"], "needs a conditional generator",
+                 id="grid-by-class-on-unconditional"),
+    pytest.param(lambda run, tmp: [run, "--out", str(Path(run) / rundir.CONFIG / "x.png")],
+                 "is a file, not a folder", id="unwritable-out"),
+    pytest.param(lambda run, tmp: [run, "--out", str(Path(tmp) / "x.jpg")], "must end in .png", id="wrong-suffix"),
+    pytest.param(lambda run, tmp: [str(Path(tmp) / "missing")], "does not exist", id="missing-source"),
+    pytest.param(lambda run, tmp: [no_generator_run(Path(tmp))], "has no generator yet", id="run-without-generator"),
+    pytest.param(lambda run, tmp: [str(Path(run) / rundir.GENERATOR_EMA)], "Name the output with --out",
+                 id="keras-file-without-out"),
 ])
 def test_mistakes_get_one_sentence_and_leave_nothing_behind(run_dir, tmp_path, capsys, make_argv, message):
     before = sorted(os.listdir(run_dir / rundir.SAMPLES))

@@ -1,5 +1,6 @@
 """sample.py: turn a trained generator into pictures (grids, per-seed PNGs, .npz, GIFs)."""
 import argparse
+import dataclasses
 import os
 import re
 import sys
@@ -87,6 +88,18 @@ def build_parser():
     return p
 
 
+@dataclasses.dataclass
+class _Job:
+    """What every mode needs once the generator is loaded."""
+
+    generator: object
+    seeds: object  # list of seeds, or a range for bulk sampling
+    labels: object  # class index per seed (conditional generators), else None
+    class_names: tuple
+    run_dir: object  # Path when sampling from a run directory, else None
+    tag: str  # default file-name stem
+
+
 def main(argv=None):
     """Parses the command line and writes the requested pictures.
 
@@ -94,80 +107,28 @@ def main(argv=None):
         0 on success; predictable mistakes raise UserError.
     """
     args = build_parser().parse_args(argv)
-    _check_numbers(args)
-    mode = next((m for m in MODES if getattr(args, m)), None)
-    if mode and (args.grid or args.outdir is not None or args.npz is not None):
-        raise UserError(f"--{mode.replace('_', '-')} writes its own picture; drop --grid/--outdir/--npz.")
-    if args.interpolate and (args.seeds or args.n):
-        raise UserError("--interpolate names its own seeds; drop --seeds/--n.")
-    if args.grid_by_class and args.class_ is not None:
-        raise UserError("--grid-by-class draws every class; drop --class.")
-    from deepdeconv import sampling
-    from deepdeconv.sampling import tasks
-
+    mode = _check_options(args)
     if mode == "progress_gif":
-        from deepdeconv.rundir import require_run_dir
-
-        run_dir = require_run_dir(args.source)
-        out = _output(args.out, run_dir, "progress.gif", "--out", ".gif")
-        count = _writing(tasks.write_progress_gif, run_dir, out, duration_ms=args.frame_ms or 250)
-        print(f"wrote {out} ({count} training grids)")
-        return 0
+        return _progress_gif(args)
+    from deepdeconv import sampling
 
     seeds = _seeds(args)
-    grid = sampling.parse_grid(args.grid)
+    grid = sampling.parse_grid(args.grid)  # parse everything before the slow model load
     thresholds = _thresholds(args.trunc_sweep) if args.trunc_sweep else None
-    from deepdeconv.checkpoint import load_generator
-
-    generator, config = load_generator(args.source, checkpoint=args.checkpoint, ema=args.ema)
-    run_dir = Path(args.source) if Path(args.source).is_dir() else None
-    class_names = tuple(config.class_names) if config is not None else ()
-    fixed_class = _class_index(args.class_, generator, class_names)
-    tag = _tag(args, seeds, class_names, fixed_class)
-    look = dict(pad=args.pad, scale=args.scale)
-
+    job = _load(args, seeds)
     if mode == "interpolate":
-        out = _output(args.out, run_dir, f"interp-{tag}-f{args.frames}.png", "--out", ".png", ".gif")
-        strip, gif = out.with_suffix(".png"), out.with_suffix(".gif")
-        label = _labels(generator, seeds[:1], fixed_class, class_names)
-        _writing(tasks.write_interpolation, generator, seeds, args.frames, strip, gif,
-                 label=None if label is None else int(label[0]), trunc=args.trunc,
-                 duration_ms=args.frame_ms or 80, batch_size=args.batch, **look)
-        print(f"wrote {strip} and {gif}")
+        _interpolate(args, job)
     elif mode == "trunc_sweep":
-        out = _output(args.out, run_dir, f"trunc-sweep-{tag}.png", "--out", ".png")
-        _writing(tasks.write_trunc_sweep, generator, seeds, thresholds, out,
-                 labels=_labels(generator, seeds, fixed_class, class_names), batch_size=args.batch,
-                 **look)
-        print(f"wrote {out} (rows: truncation {', '.join(f'{t:g}' for t in thresholds)})")
+        _trunc_sweep(args, job, thresholds)
     elif mode == "grid_by_class":
-        classes = _all_classes(generator, class_names)
-        out = _output(args.out, run_dir, f"classes-{tag}.png", "--out", ".png")
-        _writing(tasks.write_class_grid, generator, seeds, classes, out, trunc=args.trunc,
-                 batch_size=args.batch, **look)
-        print(f"wrote {out} (rows: {', '.join(class_names) if class_names else f'classes 0-{len(classes) - 1}'})")
+        _class_grid(args, job)
     else:
-        _sample_seeds(args, generator, seeds, grid, run_dir, tag, fixed_class, class_names)
+        _sample_seeds(args, job, grid)
     return 0
 
 
-def _sample_seeds(args, generator, seeds, grid, run_dir, tag, fixed_class, class_names):
-    """The default mode: any of grid, outdir, npz for a list of seeds."""
-    from deepdeconv.sampling import tasks
-
-    want_grid = args.grid is not None or args.out is not None or (args.outdir is None and args.npz is None)
-    grid_path = _output(args.out, run_dir, f"{tag}.png", "--out", ".png") if want_grid else None
-    outdir = None if args.outdir is None else _output(args.outdir or None, run_dir, tag, "--outdir", "")
-    npz = None if args.npz is None else _output(args.npz or None, run_dir, f"{tag}.npz", "--npz", ".npz")
-    _writing(tasks.write_seed_images, generator, seeds, grid_path=grid_path, grid=grid, outdir=outdir,
-             npz_path=npz, labels=_labels(generator, seeds, fixed_class, class_names),
-             trunc=args.trunc, batch_size=args.batch, pad=args.pad, scale=args.scale)
-    for path, what in ((grid_path, "grid"), (outdir, "one PNG per seed"), (npz, "uint8 images")):
-        if path is not None:
-            print(f"wrote {path} ({len(seeds)} images, {what})")
-
-
-def _check_numbers(args):
+def _check_options(args):
+    """Refuses out-of-range numbers and combinations that make no sense; returns the mode."""
     for name, value, low in (("--batch", args.batch, 1), ("--pad", args.pad, 0), ("--scale", args.scale, 1),
                              ("--frames", args.frames, 2), ("--n", args.n, 1), ("--seed", args.seed, 0)):
         if value is not None and value < low:
@@ -176,6 +137,88 @@ def _check_numbers(args):
         raise UserError(f"--trunc must be positive, got {args.trunc}.")
     if args.frame_ms is not None and args.frame_ms < 10:
         raise UserError(f"--frame-ms must be at least 10 (GIF timing is in hundredths), got {args.frame_ms}.")
+    mode = next((m for m in MODES if getattr(args, m)), None)
+    if mode and (args.grid or args.outdir is not None or args.npz is not None):
+        raise UserError(f"--{mode.replace('_', '-')} writes its own picture; drop --grid/--outdir/--npz.")
+    if args.interpolate and (args.seeds or args.n):
+        raise UserError("--interpolate names its own seeds; drop --seeds/--n.")
+    if args.grid_by_class and args.class_ is not None:
+        raise UserError("--grid-by-class draws every class; drop --class.")
+    return mode
+
+
+def _load(args, seeds):
+    """Loads the generator and settles classes, labels and the default file-name stem."""
+    from deepdeconv.checkpoint import load_generator
+
+    generator, config = load_generator(args.source, checkpoint=args.checkpoint, ema=args.ema)
+    class_names = tuple(config.class_names) if config is not None else ()
+    fixed_class = _class_index(args.class_, generator, class_names)
+    return _Job(generator=generator, seeds=seeds, labels=_labels(generator, seeds, fixed_class, class_names),
+                class_names=class_names, run_dir=Path(args.source) if Path(args.source).is_dir() else None,
+                tag=_tag(args, seeds, class_names, fixed_class))
+
+
+def _progress_gif(args):
+    from deepdeconv.rundir import require_run_dir
+    from deepdeconv.sampling.tasks import write_progress_gif
+
+    run_dir = require_run_dir(args.source)
+    out = _output(args.out, run_dir, "progress.gif", "--out", ".gif")
+    count = _writing(write_progress_gif, run_dir, out, duration_ms=args.frame_ms or 250)
+    print(f"wrote {out} ({count} training grids)")
+    return 0
+
+
+def _interpolate(args, job):
+    from deepdeconv.sampling.tasks import write_interpolation
+
+    out = _output(args.out, job.run_dir, f"interp-{job.tag}-f{args.frames}.png", "--out", ".png", ".gif")
+    strip, gif = out.with_suffix(".png"), out.with_suffix(".gif")
+    # The whole path keeps the first waypoint's class, so only the latent moves.
+    label = None if job.labels is None else int(job.labels[0])
+    _writing(write_interpolation, job.generator, job.seeds, args.frames, strip, gif, label=label,
+             trunc=args.trunc, duration_ms=args.frame_ms or 80, batch_size=args.batch, pad=args.pad,
+             scale=args.scale)
+    print(f"wrote {strip} and {gif}")
+
+
+def _trunc_sweep(args, job, thresholds):
+    from deepdeconv.sampling.tasks import write_trunc_sweep
+
+    out = _output(args.out, job.run_dir, f"trunc-sweep-{job.tag}.png", "--out", ".png")
+    _writing(write_trunc_sweep, job.generator, job.seeds, thresholds, out, labels=job.labels,
+             batch_size=args.batch, pad=args.pad, scale=args.scale)
+    print(f"wrote {out} (rows: truncation {', '.join(f'{t:g}' for t in thresholds)})")
+
+
+def _class_grid(args, job):
+    from deepdeconv.sampling.tasks import write_class_grid
+
+    count = _class_count(job.generator, job.class_names)
+    if count is None:
+        raise UserError("--grid-by-class needs a conditional generator, but this one is unconditional.")
+    out = _output(args.out, job.run_dir, f"classes-{job.tag}.png", "--out", ".png")
+    _writing(write_class_grid, job.generator, job.seeds, list(range(count)), out, trunc=args.trunc,
+             batch_size=args.batch, pad=args.pad, scale=args.scale)
+    print(f"wrote {out} (rows: {', '.join(job.class_names) or f'classes 0-{count - 1}'})")
+
+
+def _sample_seeds(args, job, grid):
+    """The default mode: any of grid, outdir, npz for a list of seeds."""
+    from deepdeconv.sampling.tasks import write_seed_images
+
+    want_grid = args.grid is not None or args.out is not None or (args.outdir is None and args.npz is None)
+    grid_path = _output(args.out, job.run_dir, f"{job.tag}.png", "--out", ".png") if want_grid else None
+    outdir = None if args.outdir is None else _output(args.outdir or None, job.run_dir, job.tag, "--outdir", "")
+    npz = None if args.npz is None else _output(args.npz or None, job.run_dir, f"{job.tag}.npz", "--npz", ".npz")
+    _writing(write_seed_images, job.generator, job.seeds, grid_path=grid_path, grid=grid, outdir=outdir,
+             npz_path=npz, labels=job.labels, trunc=args.trunc, batch_size=args.batch, pad=args.pad,
+             scale=args.scale)
+    n = len(job.seeds)
+    for path, what in ((grid_path, "grid"), (outdir, "one PNG per seed"), (npz, "uint8 array")):
+        if path is not None:
+            print(f"wrote {path} ({n} image{'s' if n != 1 else ''}, {what})")
 
 
 def _seeds(args):
@@ -245,13 +288,6 @@ def _labels(generator, seeds, fixed_class, class_names):
         return np.full(len(seeds), fixed_class, np.int64)
     # Tied to the seed rather than the position, so a seed's image never depends on its neighbours.
     return np.asarray(seeds, np.int64) % count
-
-
-def _all_classes(generator, class_names):
-    count = _class_count(generator, class_names)
-    if count is None:
-        raise UserError("--grid-by-class needs a conditional generator, but this one is unconditional.")
-    return list(range(count))
 
 
 def _tag(args, seeds, class_names, fixed_class):

@@ -16,6 +16,9 @@ EPILOG = """examples:
   # your own folder of images (subfolders = classes), 64x64, longer
   python train.py --data ~/images/faces --resolution 64 --kimg 2000
 
+  # class-conditional: labels from subfolders (or digits, mnist, ...); then sample.py --class 7
+  python train.py --data digits --conditional
+
   # CIFAR-10 on a GPU with the SNGAN recipe
   python train.py --data cifar10 --loss hinge --d-norm spectral --width 2 --kimg 10000
 

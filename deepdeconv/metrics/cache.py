@@ -37,9 +37,15 @@ def source_key(spec):
     """A filesystem-safe cache key for a data spec: the dataset name, or folder name + fingerprint."""
     path = Path(str(spec)).expanduser()
     if path.is_dir():
-        safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in path.resolve().name) or "folder"
-        return f"{safe}-{folder_fingerprint(path)}"
-    return str(spec)
+        return f"{_safe(path.resolve().name) or 'folder'}-{folder_fingerprint(path)}"
+    safe = _safe(str(spec))
+    if safe != str(spec):  # e.g. "mnist:/data/mnist.npz": keep it readable, make it unique
+        safe = f"{safe}-{hashlib.sha256(str(spec).encode()).hexdigest()[:8]}"
+    return safe
+
+
+def _safe(text):
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in text).strip("-.")
 
 
 def sha256_file(path, chunk=1 << 20):

@@ -32,7 +32,7 @@ from deepdeconv.pixels import from_uint8, to_uint8
 # Bump when the architecture or training recipe changes: cached networks are then retrained.
 VERSION = 1
 FEATURE_DIM = 128
-TRAIN_STEPS = 800
+TRAIN_STEPS = 600
 MAX_TRAIN_IMAGES = 50000
 # Keras' default 0.99 leaves the moving statistics far from the data after a few hundred
 # steps; inference-mode features would then not be the ones the classifier learned.
@@ -70,15 +70,6 @@ def rotation_task(images):
     rotated = np.concatenate([np.rot90(images, k, axes=(1, 2)) for k in range(4)])
     labels = np.repeat(np.arange(4, dtype=np.int32), len(images))
     return rotated, labels
-
-
-def _augment(images, labels):
-    # Small random translations: generated images are never pixel-aligned with training
-    # images, and the features should not care.
-    side = tf.shape(images)[1]
-    pad = tf.maximum(side // 8, 1)
-    padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
-    return tf.image.random_crop(padded, tf.shape(images)), labels
 
 
 class _TqdmSteps(keras.callbacks.Callback):
@@ -124,10 +115,10 @@ def train_classifier(images, labels, num_classes, steps=TRAIN_STEPS, batch_size=
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     data = (tf.data.Dataset.from_tensor_slices((images[train], labels[train]))
             .shuffle(min(len(train), 20000), seed=seed).repeat().batch(batch_size)
-            .map(lambda x, y: _augment(from_uint8(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+            .map(lambda x, y: (from_uint8(x), y), num_parallel_calls=tf.data.AUTOTUNE)
             .prefetch(tf.data.AUTOTUNE))
     callbacks = [_TqdmSteps(steps, "training metric classifier")] if progress else []
-    model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=callbacks)
+    model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=callbacks, shuffle=False)
     accuracy = None
     if n_val:
         _, accuracy = model.evaluate(from_uint8(images[val]), labels[val], batch_size=256, verbose=0)

@@ -151,6 +151,12 @@ class Evaluator:
                 raise UserError(f"Metric {m.name} needs real images; a statistics file ({self.real_stats_file}) "
                                 "only supports fid and fid_keras.")
 
+    def prepare(self):
+        """Builds every feature network now, so a missing graph or unusable data fails early."""
+        for kind in dict.fromkeys(m.network for m in self.metrics):
+            self.network(kind)
+        return self
+
     def network(self, kind):
         """The feature network for "inception", "keras" or "classifier" (built on first use)."""
         if kind not in self._networks:
@@ -210,7 +216,7 @@ class Evaluator:
         results, missing = {}, {}
         for kind, need in needs.items():
             if self.real_stats_file is not None:
-                results[kind] = load_stats(self.real_stats_file)
+                results[kind] = self._stats_file_for(kind)
                 continue
             cached = self._load_cached(kind, need)
             if cached is not None:
@@ -229,6 +235,13 @@ class Evaluator:
                                features=result.get("features"))
         self._real_results = results
         return results
+
+    def _stats_file_for(self, kind):
+        stats = load_stats(self.real_stats_file)
+        recorded, used = stats.get("network"), self.network(kind).name
+        if recorded and recorded != used:
+            raise UserError(f"{self.real_stats_file} holds {recorded} statistics but the metric uses {used}.")
+        return stats
 
     def _load_cached(self, kind, need):
         if not (self.cache and self.real.cache_key):
@@ -273,8 +286,11 @@ class Evaluator:
         for m in self.metrics:
             details[m.name] = networks[m.network].describe()
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FewSamplesWarning)
-                self._compute(m, real.get(m.network), fake_results[m.network], values, notes)
+                warnings.simplefilter("ignore", FewSamplesWarning)  # kept in the record instead
+                try:
+                    self._compute(m, real.get(m.network), fake_results[m.network], values, notes)
+                except ValueError as e:  # too few samples for the metric
+                    raise UserError(f"{m.name}: {e}.") from None
         for kind, result in fake_results.items():
             if "counts" in result:
                 net = networks[kind]

@@ -55,12 +55,14 @@ def frechet_distance(mu1, sigma1, mu2, sigma2):
 
     Returns:
         The distance as a Python float (not clipped: round-off can make identical
-        statistics give a tiny negative number).
+        statistics give a tiny negative number); NaN when any input is not finite.
     """
     mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
     sigma1, sigma2 = np.asarray(sigma1, np.float64), np.asarray(sigma2, np.float64)
     if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape:
         raise ValueError(f"statistics of different dimensions: {mu1.shape} vs {mu2.shape}")
+    if not all(np.isfinite(a).all() for a in (mu1, mu2, sigma1, sigma2)):
+        return float("nan")  # a diverged generator; LAPACK must not see NaNs
     diff = mu1 - mu2
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * trace_sqrt_product(sigma1, sigma2))
 

@@ -83,7 +83,8 @@ def download_graph(destination=None, url=URL):
                     f.write(block)
                     bar.update(len(block))
     except OSError as e:
-        raise UserError(f"The Inception graph is not available and could not be downloaded ({e}); {_HOW_TO_GET}.") from None
+        raise UserError(f"The Inception graph is not available and could not be downloaded ({e}); "
+                        f"{_HOW_TO_GET}.") from None
     try:
         return extract_graph(archive, destination)
     finally:
@@ -120,7 +121,8 @@ def graph_path(path=None, download=True):
     A `.tgz` given by the user is extracted into the cache once (keyed by its hash).
 
     Args:
-        path: a `.pb` or `.tgz` given explicitly (`--inception`), or None.
+        path: a `.pb`, the `.tgz`, or a folder holding the `.pb`, given explicitly
+            (`--inception`), or None.
         download: whether to download when nothing local is found.
 
     Returns:
@@ -130,6 +132,8 @@ def graph_path(path=None, download=True):
     if given:
         given = Path(given).expanduser()
         origin = "--inception" if path else f"${ENV_VAR}"
+        if given.is_dir():  # TTUR's --inception names the folder holding the .pb
+            given = given / GRAPH_FILE
         if not given.is_file():
             raise UserError(f"The Inception graph {given} given by {origin} does not exist.")
         if given.suffix == ".pb":
@@ -209,6 +213,18 @@ def replace_old_batch_norms(graph_def):
     return graph_def
 
 
+def _ancestors(graph_def, targets):
+    """Names of `targets` and every node they depend on (data or control inputs)."""
+    inputs = {node.name: [i.lstrip("^").split(":")[0] for i in node.input] for node in graph_def.node}
+    keep, todo = set(), list(targets)
+    while todo:
+        name = todo.pop()
+        if name not in keep:
+            keep.add(name)
+            todo.extend(inputs[name])
+    return keep
+
+
 def _feature_graph_def(graph_def):
     """The part of the graph between `ExpandDims:0` (made a placeholder) and pool_3 / the logit weights.
 
@@ -231,7 +247,10 @@ def _feature_graph_def(graph_def):
         new.CopyFrom(node)
         if "_output_shapes" in new.attr:
             del new.attr["_output_shapes"]
-    kept = tf.compat.v1.graph_util.extract_sub_graph(cut, ["pool_3", weight_node])
+    keep = _ancestors(cut, ["pool_3", weight_node])
+    kept = tf.compat.v1.GraphDef()
+    kept.versions.CopyFrom(cut.versions)
+    kept.node.extend(node for node in cut.node if node.name in keep)
     return replace_old_batch_norms(kept), _tensor_name(matmul.input[1])
 
 

@@ -2,10 +2,11 @@
 import keras
 from keras import layers
 
+from deepdeconv.models import conditional
 from deepdeconv.models.layers import channels_at, dcgan_init, num_doublings
 
 
-def build_discriminator(resolution=32, channels=3, width=1.0, norm="none", name="discriminator"):
+def build_discriminator(resolution=32, channels=3, width=1.0, norm="none", name="discriminator", num_classes=0):
     """Builds the discriminator as a functional Keras model.
 
     Each stage halves the resolution with Conv2D(kernel 4, stride 2) followed by
@@ -19,9 +20,13 @@ def build_discriminator(resolution=32, channels=3, width=1.0, norm="none", name=
         width: multiplier on every layer's channel count.
         norm: "none", "batch" or "spectral" (spectral normalisation, Miyato et al. 2018).
         name: model name.
+        num_classes: 0 for an unconditional discriminator; otherwise the model takes
+            `[images, labels]` (int32 labels [B]) and adds a projection head
+            (Miyato & Koyama 2018, see `models.conditional`).
 
     Returns:
-        A `keras.Model` mapping [B, H, W, C] images in [-1, 1] to [B, 1] float32 logits.
+        A `keras.Model` mapping [B, H, W, C] images in [-1, 1] (and labels, when
+        conditional) to [B, 1] float32 logits.
     """
     init = dcgan_init()
 
@@ -40,4 +45,8 @@ def build_discriminator(resolution=32, channels=3, width=1.0, norm="none", name=
         x = layers.LeakyReLU(0.2)(x)
     x = layers.Flatten()(x)
     logit = wrap(layers.Dense(1, kernel_initializer=init, dtype="float32", name="logit"))(x)
-    return keras.Model(image, logit, name=name)
+    if not num_classes:
+        return keras.Model(image, logit, name=name)
+    labels = conditional.label_input()
+    logit = conditional.projection_logit(x, labels, num_classes, logit, wrap)
+    return keras.Model([image, labels], logit, name=name)

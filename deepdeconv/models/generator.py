@@ -2,10 +2,11 @@
 import keras
 from keras import layers
 
+from deepdeconv.models import conditional
 from deepdeconv.models.layers import channels_at, dcgan_init, num_doublings
 
 
-def build_generator(resolution=32, channels=3, z_dim=128, width=1.0, name="generator"):
+def build_generator(resolution=32, channels=3, z_dim=128, width=1.0, name="generator", num_classes=0):
     """Builds the generator as a functional Keras model of standard layers only.
 
     Standard layers mean the exported `.keras` file loads anywhere without custom objects.
@@ -20,16 +21,22 @@ def build_generator(resolution=32, channels=3, z_dim=128, width=1.0, name="gener
         z_dim: latent size.
         width: multiplier on every layer's channel count.
         name: model name.
+        num_classes: 0 for an unconditional generator; otherwise the model takes
+            `[z, labels]` (int32 labels [B]), appends a class embedding to z and uses
+            conditional batch norm in the up-sampling blocks (see `models.conditional`).
 
     Returns:
-        A `keras.Model` mapping [B, z_dim] float32 to [B, resolution, resolution, channels]
-        in [-1, 1] (float32 even under a mixed-precision policy).
+        A `keras.Model` mapping [B, z_dim] float32 (and labels, when conditional) to
+        [B, resolution, resolution, channels] in [-1, 1] (float32 even under a
+        mixed-precision policy).
     """
     init = dcgan_init()
-    gamma_init = keras.initializers.RandomNormal(mean=1.0, stddev=0.02)
+    gamma_init = dcgan_init(mean=1.0)
     z = keras.Input((z_dim,), name="z")
+    labels = conditional.label_input() if num_classes else None
+    code = conditional.embed_and_concat(z, labels, num_classes) if num_classes else z
     c0 = channels_at(4, resolution, width)
-    x = layers.Dense(4 * 4 * c0, use_bias=False, kernel_initializer=init, name="project")(z)
+    x = layers.Dense(4 * 4 * c0, use_bias=False, kernel_initializer=init, name="project")(code)
     x = layers.Reshape((4, 4, c0))(x)
     x = layers.BatchNormalization(gamma_initializer=gamma_init, name="project_bn")(x)
     x = layers.ReLU()(x)
@@ -38,9 +45,12 @@ def build_generator(resolution=32, channels=3, z_dim=128, width=1.0, name="gener
         res *= 2
         x = layers.Conv2DTranspose(channels_at(res, resolution, width), 4, strides=2, padding="same",
                                    use_bias=False, kernel_initializer=init, name=f"up{res}")(x)
-        x = layers.BatchNormalization(gamma_initializer=gamma_init, name=f"up{res}_bn")(x)
+        if num_classes:
+            x = conditional.conditional_batch_norm(x, labels, num_classes, gamma_init, name=f"up{res}_bn")
+        else:
+            x = layers.BatchNormalization(gamma_initializer=gamma_init, name=f"up{res}_bn")(x)
         x = layers.ReLU()(x)
     x = layers.Conv2D(channels, 3, padding="same", kernel_initializer=init, name="to_image")(x)
     # The output stays float32 under mixed precision: pixel values and losses need the range.
     image = layers.Activation("tanh", dtype="float32", name="tanh")(x)
-    return keras.Model(z, image, name=name)
+    return keras.Model([z, labels] if num_classes else z, image, name=name)

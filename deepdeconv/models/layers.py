@@ -1,4 +1,6 @@
 """Pieces shared by the generator and the discriminator."""
+import random
+
 import keras
 
 BASE_WIDTH = 64  # channels at full resolution for width=1 (DCGAN's ngf/ndf)
@@ -6,9 +8,15 @@ MAX_WIDTH = 512
 MIN_WIDTH = 8
 
 
-def dcgan_init():
-    """Weight initialiser N(0, 0.02) from the DCGAN paper (Radford et al. 2015)."""
-    return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
+def dcgan_init(mean=0.0):
+    """Weight initialiser N(mean, 0.02) from the DCGAN paper (Radford et al. 2015).
+
+    Its seed generator is seeded from Python's `random`, which `keras.utils.set_random_seed`
+    seeds, so models built after that call start from the same weights every time (Keras'
+    unseeded initialisers do not), while each layer sharing it still draws different values.
+    """
+    seed = keras.random.SeedGenerator(random.randrange(2**31))
+    return keras.initializers.RandomNormal(mean=mean, stddev=0.02, seed=seed)
 
 
 def channels_at(feature_res, image_res, width):

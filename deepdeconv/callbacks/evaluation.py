@@ -1,0 +1,132 @@
+"""Metrics during training: evaluate the sampling (EMA) generator, log it, keep the best checkpoint.
+
+GAN quality is not monotonic in training time (StudioGAN's DCGAN on CIFAR-10 reached its best
+FID at 42k of 200k steps and ended ~3x worse), so the run keeps `checkpoints/best/` by the
+first metric in addition to the latest checkpoints.
+"""
+import json
+import math
+from pathlib import Path
+
+import tensorflow as tf
+
+from deepdeconv import rundir
+from deepdeconv.callbacks.base import StepCallback
+from deepdeconv.fileio import append_jsonl
+
+# Latent seeds for evaluation start here, away from the sample grids' seeds 0..N: the same
+# images are measured at every evaluation, so differences come from the weights alone.
+EVAL_SEED = 1_000_000
+
+
+class EvaluationCallback(StepCallback):
+    """Computes metrics every `every_steps` generator steps and once at the end of training.
+
+    Each evaluation appends {event, step, kimg, metrics, n_real, n_fake, network, ...} to
+    `run_dir/metrics.jsonl`, writes TensorBoard scalars `metrics/<name>`, and calls
+    `on_best(step, value)` when the first metric improves (lower FID/KID, higher IS/PR).
+    Real statistics are computed once (and cached in the user cache across runs).
+
+    Args:
+        run_dir: the run directory.
+        config: the run's TrainConfig (data spec, resolution, batch, class names).
+        real_source: the run's ImageSource (the training data).
+        every_steps: generator steps between evaluations.
+        metric_names: "cfid,cis" or a list of names; the first one decides "best".
+        num_gen: generated images per evaluation.
+        on_best: callable(step, value), or None.
+        writer: a tf.summary writer; by default one is opened on `run_dir/tensorboard`.
+        progress: show progress bars during evaluation.
+        **evaluator_options: passed to `metrics.evaluate.Evaluator` (inception, batch_size, networks, ...).
+    """
+
+    def __init__(self, run_dir, config, real_source, every_steps, metric_names, num_gen, on_best=None,
+                 writer=None, progress=False, **evaluator_options):
+        from deepdeconv.metrics.evaluate import Evaluator
+        from deepdeconv.metrics.registry import parse_metrics
+        from deepdeconv.metrics.sources import source_stream
+
+        super().__init__(every_steps)
+        self.run_dir = Path(run_dir)
+        self.config = config
+        self.metrics = parse_metrics(metric_names, "--eval-metrics")
+        self.primary = self.metrics[0]
+        self.num_gen = num_gen
+        self.on_best = on_best
+        self._writer = writer
+        real = source_stream(real_source, spec=config.data)
+        self.evaluator = Evaluator(self.metrics, real, resolution=real_source.resolution,
+                                   channels=real_source.channels, progress=True, **evaluator_options)
+        # Before training starts: a missing Inception graph or unlabelled data for cis must
+        # not surface hours later at the first evaluation. Training the metric classifier
+        # shows its own progress bar here, before the training bar exists.
+        self.evaluator.prepare()
+        self.evaluator.progress = progress
+        self.best = self._previous_best()
+        self.evaluated_step = None
+
+    def _previous_best(self):
+        """Best value of the primary metric already in metrics.jsonl (so a resumed run keeps it)."""
+        path = self.run_dir / rundir.METRICS
+        values = []
+        if path.is_file():
+            for line in path.read_text().splitlines():
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue  # a line cut short by a crash
+                value = record.get("metrics", {}).get(self.primary.name)
+                if record.get("event") == "eval" and isinstance(value, (int, float)) and math.isfinite(value):
+                    values.append(value)
+        if not values:
+            return None
+        return max(values) if self.primary.higher_is_better else min(values)
+
+    @property
+    def writer(self):
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(str(self.run_dir / rundir.TENSORBOARD))
+        return self._writer
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.crossed():
+            self.evaluate_now()
+
+    def on_train_end(self, logs=None):
+        if self.current_step() > 0:
+            self.evaluate_now()
+
+    def _improved(self, value):
+        if value is None or not math.isfinite(value):
+            return False
+        if self.best is None:
+            return True
+        return value > self.best if self.primary.higher_is_better else value < self.best
+
+    def evaluate_now(self):
+        """Evaluates the current generator (once per step) and returns the record."""
+        from deepdeconv.metrics.sources import generator_stream
+
+        step = self.current_step()
+        if step == self.evaluated_step:
+            return None
+        ema = getattr(self.model, "ema_generator", None)
+        generator = ema if ema is not None else self.model.generator
+        num_classes = len(self.config.class_names) or None
+        fake = generator_stream(generator, self.num_gen, EVAL_SEED,
+                                f"step {step} {'EMA' if ema is not None else 'raw'} generator", num_classes)
+        record = self.evaluator.evaluate(fake)
+        record = {"event": "eval", "step": step, "kimg": round(step * self.config.batch / 1000, 3), **record}
+        append_jsonl(self.run_dir / rundir.METRICS, record)
+        with self.writer.as_default(step=step):
+            for name, value in record["metrics"].items():
+                if isinstance(value, (int, float)):
+                    tf.summary.scalar(f"metrics/{name}", value)
+        self.writer.flush()
+        self.evaluated_step = step
+        value = record["metrics"].get(self.primary.name)
+        if self._improved(value):
+            self.best = value
+            if self.on_best is not None:
+                self.on_best(step, value)
+        return record

@@ -1,0 +1,159 @@
+"""deepdeconv-evaluate: FID / IS / KID / precision-recall of a generator or a folder of images."""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from deepdeconv.errors import UserError
+
+EPILOG = """\
+examples:
+  # FID of a run's exported EMA generator against its training data (50,000 samples)
+  python -m deepdeconv.evaluate runs/00000-cifar10 --metrics fid,is
+
+  # the best checkpoint, 10,000 samples, against published TTUR statistics
+  python -m deepdeconv.evaluate runs/00000-cifar10 --checkpoint best --num-gen 10000 \\
+      --real fid_stats_cifar10_train.npz
+
+  # offline: classifier-based metrics (a small CNN trained on the data, cached)
+  python -m deepdeconv.evaluate runs/00001-digits --metrics cfid,cis,ckid --num-gen 2000
+
+  # two folders of images; a .keras generator file against a dataset
+  python -m deepdeconv.evaluate generated/ --real real_images/ --metrics fid,kid,pr
+  python -m deepdeconv.evaluate generator.keras --real mnist --metrics fid
+
+  # write reference statistics (TTUR / pytorch-fid .npz: mu, sigma) for later use
+  python -m deepdeconv.evaluate --real cifar10 --save-stats cifar10_train.npz
+
+Metrics: fid, is, kid, pr use the 2015-12-05 Inception graph, comparable with papers
+(--inception PATH or $DEEPDECONV_INCEPTION for a local copy; otherwise it is downloaded once
+into $DEEPDECONV_CACHE or ~/.cache/deepdeconv). fid_keras, is_keras, ... use Keras InceptionV3
+(not comparable with papers). cfid, cis, ckid, cpr use a classifier trained on the real data.
+Generated images are quantised to uint8 exactly as saved PNGs would be. The result is printed
+as one JSON line and, for a run directory, appended to its metrics.jsonl.
+"""
+
+
+def build_parser():
+    """The evaluate argument parser."""
+    p = argparse.ArgumentParser(
+        prog="deepdeconv-evaluate", description="Measure generated images against real data.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("fake", nargs="?", help="run directory, .keras generator file, or folder of images")
+    p.add_argument("--real", metavar="DATA",
+                   help="folder, dataset name (digits, mnist, fashion_mnist, cifar10) or .npz statistics; "
+                        "default for a run: its training data")
+    p.add_argument("--metrics", default="fid", help="comma-separated metric names (default fid)")
+    p.add_argument("--network", choices=("inception", "keras", "classifier"),
+                   help="compute the named metrics with this network (fid -> fid_keras / cfid ...)")
+    p.add_argument("--num-gen", type=int, default=50000, metavar="N",
+                   help="generated images (default 50000); for a folder, at most N of its images")
+    p.add_argument("--num-real", type=int, metavar="N", help="use only the first N real images (default all)")
+    p.add_argument("--seed", type=int, default=0, help="first latent seed (default 0)")
+    p.add_argument("--checkpoint", metavar="CKPT", help='"best", "latest" or a checkpoint .npz (run directories)')
+    p.add_argument("--no-ema", dest="ema", action="store_false", help="use the raw generator weights")
+    p.add_argument("--resolution", type=int, help="image side for two folders (default: the first fake image's)")
+    p.add_argument("--batch", type=int, default=100, help="images per network call (default 100)")
+    p.add_argument("--inception", metavar="PATH", help="local classify_image_graph_def.pb or inception-2015-12-05.tgz")
+    p.add_argument("--save-stats", metavar="PATH", help="write the real data's statistics as a .npz")
+    p.add_argument("--no-cache", dest="cache", action="store_false",
+                   help="do not read or write cached real statistics and classifiers")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
+    return p
+
+
+def main(argv=None):
+    """Parses the command line, evaluates, prints one JSON line.
+
+    Returns:
+        0 on success; predictable mistakes raise UserError.
+    """
+    args = build_parser().parse_args(argv)
+    for name, value, low in (("--num-gen", args.num_gen, 1), ("--num-real", args.num_real, 2),
+                             ("--batch", args.batch, 1), ("--seed", args.seed, 0),
+                             ("--resolution", args.resolution, 1)):
+        if value is not None and value < low:
+            raise UserError(f"{name} must be at least {low}, got {value}.")
+    from deepdeconv.metrics import registry
+
+    metrics = registry.parse_metrics(args.metrics)
+    if args.network:
+        metrics = registry.with_network(metrics, args.network)
+    if args.fake is None:
+        return _save_stats_only(args, metrics)
+    fake, run_dir, real_default, resolution, channels = _fake_stream(args)
+    real = args.real or real_default
+    if real is None and any(m.needs_real for m in metrics):
+        raise UserError("Say what to compare with: --real FOLDER, a dataset name, or a statistics .npz.")
+    from deepdeconv.metrics.evaluate import Evaluator
+
+    evaluator = Evaluator(metrics, real, resolution=resolution, channels=channels, num_real=args.num_real,
+                          inception=args.inception, batch_size=args.batch, cache=args.cache, progress=args.progress)
+    if args.save_stats:
+        _write_stats(evaluator, args.save_stats, metrics)
+    record = evaluator.evaluate(fake)
+    for text in record["warnings"]:
+        print(f"warning: {text}", file=sys.stderr)
+    print(json.dumps(record, sort_keys=True))
+    if run_dir is not None:
+        from deepdeconv import rundir
+        from deepdeconv.fileio import append_jsonl
+
+        append_jsonl(run_dir / rundir.METRICS, dict(record, event="evaluate"))
+    return 0
+
+
+def _fake_stream(args):
+    """(stream, run dir or None, default real data, resolution, channels) for the FAKE argument."""
+    from deepdeconv.metrics import sources
+
+    path = Path(args.fake)
+    from deepdeconv import rundir
+
+    is_run = path.is_dir() and (path / rundir.CONFIG).is_file()
+    if is_run or (path.is_file() and path.suffix == ".keras"):
+        from deepdeconv.checkpoint import load_generator
+
+        generator, config = load_generator(path, checkpoint=args.checkpoint, ema=args.ema)
+        what = f"{path} ({args.checkpoint or 'exported'} {'EMA' if args.ema else 'raw'} generator)"
+        num_classes = len(config.class_names) if config is not None and config.class_names else None
+        stream = sources.generator_stream(generator, args.num_gen, args.seed, what, num_classes)
+        return stream, (path if is_run else None), (config.data if config else None), stream.resolution, stream.channels
+    if args.checkpoint or not args.ema:
+        raise UserError("--checkpoint and --no-ema apply to a run directory or .keras generator, not a folder.")
+    if not path.is_dir():
+        raise UserError(f"{path} is neither a run directory, a .keras generator nor a folder of images.")
+    resolution = args.resolution or sources.folder_resolution(path)
+    stream = sources.data_stream(str(path), resolution, None, limit=args.num_gen)
+    return stream, None, None, resolution, stream.channels
+
+
+def _write_stats(evaluator, path, metrics):
+    kind = next((m.network for m in metrics if m.kind == "fid"), metrics[0].network)
+    n = evaluator.save_real_stats(path, kind)
+    print(f"wrote {path} ({n} real images, {evaluator.network(kind).name})", file=sys.stderr)
+
+
+def _save_stats_only(args, metrics):
+    if not (args.save_stats and args.real):
+        raise UserError("Give generated images to evaluate, or --real DATA with --save-stats PATH.")
+    if args.real.endswith(".npz"):
+        raise UserError("--save-stats needs real images, not a statistics file.")
+    from deepdeconv.metrics.evaluate import Evaluator
+    from deepdeconv.metrics.sources import folder_resolution
+
+    resolution = args.resolution or (folder_resolution(args.real) if Path(args.real).is_dir() else None)
+    if resolution is None:
+        raise UserError(f"--resolution is needed to load {args.real} for --save-stats.")
+    evaluator = Evaluator(metrics, args.real, resolution=resolution, num_real=args.num_real,
+                          inception=args.inception, batch_size=args.batch, cache=args.cache, progress=args.progress)
+    _write_stats(evaluator, args.save_stats, metrics)
+    return 0
+
+
+def console_main():
+    """Entry point of the `deepdeconv-evaluate` console script."""
+    from deepdeconv.cli.common import quiet_tensorflow, run_cli
+
+    quiet_tensorflow()
+    sys.exit(run_cli(main))

@@ -1,0 +1,100 @@
+"""Class conditioning for both networks, composed from standard Keras layers.
+
+- Generator: a learned class embedding concatenated to z, and conditional batch norm in the
+  up-sampling blocks: batch norm without its own affine parameters, followed by a per-class
+  gain and bias looked up from the label (de Vries et al. 2017; Miyato & Koyama 2018).
+- Discriminator: a projection head (Miyato & Koyama 2018): logit = linear(h) + <embed(y), h>,
+  where h are the discriminator's final features.
+
+Every piece is built from standard layers (Embedding, BatchNormalization, Reshape, Multiply,
+Add, CategoryEncoding, Dense, Dot), so an exported conditional generator loads anywhere with plain
+`keras.models.load_model`, without custom objects or even deepdeconv installed. The label
+input is int32 of shape [B]; `sampling.num_classes_of` reads the class count from the
+Embedding layers' `input_dim`.
+"""
+import keras
+from keras import layers
+
+from deepdeconv.models.layers import dcgan_init
+
+LABEL_INPUT = "label"
+
+
+def num_classes(config):
+    """Number of classes the networks of a TrainConfig are conditioned on; 0 if unconditional."""
+    return len(config.class_names) if config.conditional else 0
+
+
+def label_input():
+    """The int32 class-index input, shape [B]."""
+    return keras.Input((), dtype="int32", name=LABEL_INPUT)
+
+
+def embed_and_concat(z, labels, classes, name="class_embedding"):
+    """[z, embed(labels)]: the generator's input with the class code appended.
+
+    The embedding has z's size and N(0, 1) initial values, so at the start the class code
+    carries as much signal into the first layer as the latent does.
+
+    Args:
+        z: latent tensor [B, z_dim].
+        labels: int32 labels [B].
+        classes: number of classes.
+        name: name of the Embedding layer.
+
+    Returns:
+        A [B, 2 * z_dim] tensor.
+    """
+    code = layers.Embedding(classes, z.shape[-1], embeddings_initializer=keras.initializers.RandomNormal(0.0, 1.0),
+                            name=name)(labels)
+    return layers.Concatenate(name=f"{name}_concat")([z, code])
+
+
+def conditional_batch_norm(x, labels, classes, gamma_initializer, name):
+    """Batch norm whose gain and bias are looked up per class: gamma[y] * BN(x) + beta[y].
+
+    The statistics are shared by all classes (one BatchNormalization layer without its own
+    affine parameters); only the affine transform depends on the class, which is what lets a
+    single set of convolutions draw every class.
+
+    Args:
+        x: feature map [B, H, W, C].
+        labels: int32 labels [B].
+        classes: number of classes.
+        gamma_initializer: initial gains (DCGAN: N(1, 0.02)); biases start at zero.
+        name: the BatchNormalization layer's name; the gain and bias tables are
+            `<name>_gamma` and `<name>_beta`.
+
+    Returns:
+        The normalised, class-modulated feature map, same shape as `x`.
+    """
+    channels = x.shape[-1]
+    x = layers.BatchNormalization(center=False, scale=False, name=name)(x)
+    gamma = layers.Embedding(classes, channels, embeddings_initializer=gamma_initializer, name=f"{name}_gamma")(labels)
+    beta = layers.Embedding(classes, channels, embeddings_initializer="zeros", name=f"{name}_beta")(labels)
+    x = layers.Multiply(name=f"{name}_scale")([x, layers.Reshape((1, 1, channels))(gamma)])
+    return layers.Add(name=f"{name}_shift")([x, layers.Reshape((1, 1, channels))(beta)])
+
+
+def projection_logit(features, labels, classes, linear_logit, wrap=lambda layer: layer):
+    """The projection discriminator's output: linear(h) + <embed(y), h>.
+
+    Args:
+        features: the final features h [B, F].
+        labels: int32 labels [B].
+        classes: number of classes.
+        linear_logit: the unconditional term linear(h), [B, 1].
+        wrap: applied to the embedding layer (spectral normalisation when the discriminator
+            uses it, as in the paper).
+
+    Returns:
+        float32 logits [B, 1] (float32 under mixed precision too, like the unconditional head).
+    """
+    # A bias-free Dense layer on one-hot labels is an embedding lookup, embed(y) = W[y]. Unlike
+    # an Embedding layer it can take Keras' SpectralNormalization wrapper, which casts the
+    # wrapped layer's output to its input's dtype: int32 labels would zero the gradient.
+    one_hot = layers.CategoryEncoding(classes, output_mode="one_hot", name="label_one_hot")(labels)
+    embed = wrap(layers.Dense(features.shape[-1], use_bias=False, kernel_initializer=dcgan_init(),
+                              name="class_projection"))(one_hot)
+    projection = layers.Dot(axes=1, dtype="float32", name="projection")([embed, features])
+    return layers.Add(dtype="float32", name="projected_logit")([linear_logit, projection])

@@ -1,0 +1,83 @@
+"""The classifier feature network: trained on a labelled folder, cached, reused without training."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from deepdeconv.metrics import classifier
+from deepdeconv.metrics.cache import source_key
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEEPDECONV_CACHE", str(tmp_path / "cache"))
+
+
+def _labelled_folder(root):
+    rng = np.random.default_rng(0)
+    for name, level in (("dark", 20), ("light", 230)):
+        (root / name).mkdir(parents=True)
+        for i in range(12):
+            pixels = np.clip(level + rng.integers(-15, 15, (8, 8)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(root / name / f"{i}.png")
+    return root
+
+
+def test_classifier_is_trained_once_then_loaded_from_the_cache(tmp_path, monkeypatch):
+    folder = _labelled_folder(tmp_path / "data")
+    first = classifier.classifier_for(str(folder), 8, 1, steps=5, progress=False)
+    assert first.supervised and first.class_names == ["dark", "light"]
+    assert first.info["task"] == "classes" and first.info["num_train"] + first.info["num_val"] == 24
+    cached = list((tmp_path / "cache" / "classifiers").glob("*/model.keras"))
+    assert len(cached) == 1
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the cached classifier should have been used")
+
+    monkeypatch.setattr(classifier, "train_classifier", no_training)
+    second = classifier.classifier_for(str(folder), 8, 1, progress=False)
+    images = np.random.default_rng(1).integers(0, 256, (3, 8, 8, 1), dtype=np.uint8)
+    np.testing.assert_allclose(second(images)["features"], first(images)["features"], rtol=1e-5, atol=1e-6)
+    assert second(images)["features"].shape == (3, classifier.FEATURE_DIM)
+
+
+def test_changing_the_folder_changes_the_cache_key(tmp_path):
+    folder = _labelled_folder(tmp_path / "data")
+    before = source_key(folder)
+    assert source_key(folder) == before and before.startswith("data-")
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(folder / "dark" / "new.png")
+    assert source_key(folder) != before
+    assert source_key("digits") == "digits"
+
+
+def test_rotation_task_labels_each_rotation():
+    images = np.arange(2 * 4 * 4, dtype=np.uint8).reshape(2, 4, 4, 1)
+    rotated, labels = classifier.rotation_task(images)
+    assert rotated.shape == (8, 4, 4, 1) and list(labels) == [0, 0, 1, 1, 2, 2, 3, 3]
+    np.testing.assert_array_equal(rotated[2], np.rot90(images[0], 1, axes=(0, 1)))
+
+
+def test_images_of_another_size_or_channel_count_are_adapted(tmp_path):
+    net = classifier.ClassifierNetwork(classifier.build_classifier(8, 1, 3), {"key": "k", "task": "classes"})
+    out = net(np.zeros((2, 16, 16, 3), np.uint8))
+    assert out["features"].shape == (2, classifier.FEATURE_DIM) and out["logits"].shape == (2, 3)
+    assert net.describe()["resize"] == "tf1-bilinear-8"
+
+
+def test_classifier_fid_on_digits_is_small_for_real_halves_and_large_for_noise():
+    from deepdeconv.data import ImageSource, load_source, real_uint8_batches
+    from deepdeconv.metrics.evaluate import evaluate
+    from deepdeconv.metrics.sources import source_stream
+
+    net = classifier.classifier_for("digits", 16, 1, steps=150, progress=False)
+    source = load_source("digits", 16, 1)
+    images = np.concatenate(list(real_uint8_batches(source, 512)))
+    order = np.random.RandomState(0).permutation(len(images))
+    half_a, half_b = order[:898], order[898:1796]
+    real_a = source_stream(ImageSource.from_arrays("a", images[half_a]))
+    noise = np.random.RandomState(1).randint(0, 256, (898, 16, 16, 1)).astype(np.uint8)
+    opts = dict(networks={"classifier": net}, progress=False)
+    real_vs_real = evaluate(images[half_b], real_a, "cfid,cis", **opts)["metrics"]
+    real_vs_noise = evaluate(noise, real_a, "cfid", **opts)["metrics"]["cfid"]
+    assert net.info["val_accuracy"] > 0.7
+    assert real_vs_noise > 20 * real_vs_real["cfid"]
+    assert real_vs_real["cis"] > 5 and real_vs_real["classes_covered"] == 10
