@@ -16,6 +16,9 @@ MNIST's 60,000). The rows:
   ours+bf16          ours under mixed_bfloat16 (output layers and losses float32)
   ours+xla           ours with `jit_compile=True`
   ours+bf16+xla      both
+  default[+bf16|+xla]  our default model and config (`TrainConfig()`: 32x32 DCGAN, batch 64,
+                     DiffAugment, EMA) on the digits, float32 / mixed_bfloat16 / XLA: which
+                     of these wins decides the CPU defaults in `deepdeconv.distribute`
 
 Timings on a shared machine are noisy, so the variants run in alternation, `--rounds` times
 `--steps` steps each after one warm-up of `--warmup` steps; each ratio is taken within a round
@@ -38,7 +41,8 @@ quiet_tensorflow()
 BATCH = 256
 NOISE_DIM = 100
 NUM_IMAGES = 60000
-VARIANTS = ("tutorial", "tutorial+prefetch", "tutorial+concat-D", "ours", "ours+bf16", "ours+xla", "ours+bf16+xla")
+VARIANTS = ("tutorial", "tutorial+prefetch", "tutorial+concat-D", "ours", "ours+bf16", "ours+xla", "ours+bf16+xla",
+            "default", "default+bf16", "default+xla")
 
 
 def digits_28(num_images=NUM_IMAGES):
@@ -161,10 +165,31 @@ class Ours:
         return steps * BATCH, time.perf_counter() - start
 
 
+class Default(Ours):
+    """Our default model and training config, as `train.py` with no options builds them."""
+
+    def __init__(self, mixed_precision=False, jit=False):
+        from deepdeconv.config import TrainConfig
+        from deepdeconv.data import load_source, training_batches
+        from deepdeconv.gan import build_gan
+
+        config = TrainConfig(mixed_precision=mixed_precision, jit=jit).validate()
+        source = load_source(config.data, config.resolution, config.channels)
+        self.gan = build_gan(config.replace(channels=source.channels))
+        self.batch = config.batch
+        self.dataset = training_batches(source, config.batch, config.seed)
+
+    def run(self, steps):
+        """Trains `steps` steps; returns (images, seconds)."""
+        return steps * self.batch, super().run(steps)[1]
+
+
 def make(variant, pixels):
     """The trainer for one row of the table."""
     if variant.startswith("tutorial"):
         return Tutorial(pixels, prefetch="prefetch" in variant, concat_d="concat" in variant)
+    if variant.startswith("default"):
+        return Default(mixed_precision="bf16" in variant, jit="xla" in variant)
     return Ours(pixels, policy="mixed_bfloat16" if "bf16" in variant else "float32", jit="xla" in variant)
 
 
@@ -197,16 +222,19 @@ def main(argv=None):
     def ratio(v, base):
         return statistics.median(a / b for a, b in zip(rates[v], rates[base]))
 
-    print(f"batch {BATCH}, {args.steps} steps x {args.rounds} rounds per variant; "
+    def versus(v):
+        """The ratio to the row this variant is a change of: tutorial, ours or default."""
+        base = v.split("+")[0] if v.startswith("default") or v.startswith("tutorial") else "ours"
+        return f"{ratio(v, base):.2f}x {base}" if base in rates and base != v else ""
+
+    print(f"batch {BATCH} (default*: 64), {args.steps} steps x {args.rounds} rounds per variant; "
           f"CPU bfloat16 instructions: {cpu_supports_bfloat16()}")
-    print(f"{'variant':<20}{'img/s (median)':>16}{'vs tutorial':>13}{'vs ours':>9}")
+    print(f"{'variant':<20}{'img/s (median)':>16}{'vs tutorial':>13}{'vs its base':>18}")
     for v in variants:
-        vs_tut = f"{ratio(v, 'tutorial'):.2f}x" if "tutorial" in rates else "-"
-        vs_ours = f"{ratio(v, 'ours'):.2f}x" if "ours" in rates else "-"
-        print(f"{v:<20}{statistics.median(rates[v]):>16.1f}{vs_tut:>13}{vs_ours:>9}")
-    print("summary: " + "; ".join(f"{v} {statistics.median(rates[v]):.0f} img/s" + (
-        f" ({ratio(v, 'tutorial'):.2f}x tutorial)" if "tutorial" in rates and v != "tutorial" else "")
-        for v in variants))
+        vs_tut = f"{ratio(v, 'tutorial'):.2f}x" if "tutorial" in rates and not v.startswith("default") else "-"
+        print(f"{v:<20}{statistics.median(rates[v]):>16.1f}{vs_tut:>13}{versus(v):>18}")
+    print("summary: " + "; ".join(f"{v} {statistics.median(rates[v]):.0f} img/s"
+                                  + (f" ({versus(v)})" if versus(v) else "") for v in variants))
     return 0
 
 

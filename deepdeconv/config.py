@@ -11,7 +11,7 @@ from typing import Optional
 from deepdeconv.errors import UserError
 
 LOSSES = ("nsgan", "hinge", "wgan-gp", "lsgan")
-D_NORMS = ("none", "batch", "spectral")
+D_NORMS = ("auto", "none", "batch", "spectral")
 AUGMENTS = ("translation", "cutout", "color")
 RESOLUTIONS = (32, 64, 128, 256)
 STRATEGIES = ("auto", "default", "mirrored", "multiworker", "tpu")
@@ -34,8 +34,10 @@ class TrainConfig:
 
     # --- models -----------------------------------------------------------------------
     z_dim: int = 128  # latent size; 100-128 is the DCGAN/SNGAN convention
-    width: float = 1.0  # multiplies every layer's channel count (64 at full resolution)
-    d_norm: str = "none"  # discriminator normalisation: none, batch or spectral
+    width: float = 0.5  # scales every layer's channels; 0.5 is fastest per CPU-minute, 1-2 suit a GPU
+    # auto = batch (DCGAN; best in short runs), but none for wgan-gp, whose per-sample penalty
+    # batch norm breaks, and spectral for hinge (the SNGAN recipe).
+    d_norm: str = "auto"  # discriminator normalisation: auto, none, batch or spectral
 
     # --- optimisation -----------------------------------------------------------------
     batch: int = 64  # global batch; DCGAN paper value, trains faster per CPU-second than 256
@@ -47,14 +49,14 @@ class TrainConfig:
     d_steps: int = 1  # discriminator updates per generator update
     gp_weight: float = 10.0  # WGAN-GP penalty weight (Gulrajani et al. 2017)
     r1_gamma: float = 0.0  # R1 penalty weight on real data (Mescheder et al. 2018); 0 = off
-    augment: str = "translation,cutout"  # DiffAugment policy, comma-separated, or "none"
+    augment: str = "none"  # DiffAugment policy (translation,cutout,color) or none; helps long runs on small data
     ema: bool = True  # keep an exponential moving average of the generator for sampling
     ema_decay: float = 0.999  # per-step decay of the generator average (half-life ~700 steps)
     ema_rampup: float = 0.05  # caps the half-life at this fraction of steps so far; 0 = no cap
 
     # --- duration and output ------------------------------------------------------------
     steps: Optional[int] = None  # generator steps; if None, derived from kimg
-    kimg: float = 256.0  # thousands of real images shown, when steps is None
+    kimg: float = 200.0  # thousands of real images shown, when steps is None (~8 CPU-minutes at 32px)
     seed: int = 0  # seeds data order, latents and augmentation: runs are reproducible
     outdir: str = "runs"  # parent of the numbered run directories
     name: str = ""  # run directory suffix; defaults to the data's name
@@ -84,6 +86,13 @@ class TrainConfig:
         return max(1, round(self.kimg * 1000 / self.batch))
 
     @property
+    def discriminator_norm(self) -> str:
+        """`d_norm` with "auto" resolved for the chosen loss."""
+        if self.d_norm != "auto":
+            return self.d_norm
+        return {"wgan-gp": "none", "hinge": "spectral"}.get(self.loss, "batch")
+
+    @property
     def augment_policy(self) -> tuple:
         """The DiffAugment policy as a tuple of names (empty when off)."""
         if self.augment in ("", "none"):
@@ -111,6 +120,8 @@ class TrainConfig:
             need(getattr(self, opt) > 0, f"--{opt.replace('_', '-')} must be positive, got {getattr(self, opt)}.")
         need(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "--beta1 and --beta2 must lie in [0, 1).")
         need(self.loss in LOSSES, f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}.")
+        need(not (self.loss == "wgan-gp" and self.d_norm == "batch"),
+             "--loss wgan-gp cannot use --d-norm batch: batch norm breaks its per-sample gradient penalty.")
         need(self.d_steps >= 1, f"--d-steps must be at least 1, got {self.d_steps}.")
         need(self.gp_weight >= 0, f"--gp-weight must be non-negative, got {self.gp_weight}.")
         need(self.r1_gamma >= 0, f"--r1-gamma must be non-negative, got {self.r1_gamma}.")

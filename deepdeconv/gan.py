@@ -233,7 +233,7 @@ def build_gan(config):
     with distribute.dtype_policy(policy):
         generator = build_generator(config.resolution, config.channels, config.z_dim, config.width,
                                     num_classes=classes)
-        discriminator = build_discriminator(config.resolution, config.channels, config.width, config.d_norm,
+        discriminator = build_discriminator(config.resolution, config.channels, config.width, config.discriminator_norm,
                                             num_classes=classes)
     for model in (generator, discriminator):
         distribute.synchronize_batch_norm(model, strategy)

@@ -218,7 +218,7 @@ def _stub_generator():
 class _StubClassifier:
     """Classifies by mean pixel value; features are (mean, std) of the pixels."""
 
-    name, supervised, class_names = "stub", True, ["0", "1", "2"]
+    name, supervised, class_names = "stub", True, ["zero", "one", "two"]
 
     def __call__(self, images):
         x = images.reshape(len(images), -1).astype(np.float64)
@@ -233,7 +233,7 @@ def _real_source():
     rng = np.random.RandomState(0)
     labels = np.arange(60) % 3
     pixels = np.clip(CENTRES[labels][:, None, None, None] + rng.randn(60, 8, 8, 1) * 4, 0, 255).astype(np.uint8)
-    return ImageSource.from_arrays("stub", pixels, labels, class_names=("0", "1", "2"))
+    return ImageSource.from_arrays("stub", pixels, labels, class_names=("zero", "one", "two"))
 
 
 def test_per_class_evaluation_finds_the_class_the_generator_never_draws():
@@ -255,7 +255,15 @@ def test_per_class_evaluation_through_an_evaluator_uses_its_classifier_and_real_
     evaluator = Evaluator("cfid", _real_source(), networks={"classifier": _StubClassifier()}, progress=False)
     record = per_class_for_evaluator(evaluator, _stub_generator(), num_images=30)
     assert record["num_per_class"] == 10 and record["classes_present"] == 2
-    assert set(record["per_class"]["0"]) == {"accuracy", "cfid"}
+    assert set(record["per_class"]["zero"]) == {"accuracy", "cfid"}
+
+
+def test_per_class_evaluation_refuses_a_classifier_of_other_classes():
+    from deepdeconv.metrics.per_class import evaluate_per_class
+
+    with pytest.raises(UserError, match=r"draws 3 classes \(ant, bee, cat\) but the classifier knows 3 "
+                                        r"\(zero, one, two\)"):
+        evaluate_per_class(_stub_generator(), _StubClassifier(), CLASSES)
 
 
 def test_per_class_evaluation_refuses_an_unconditional_generator():

@@ -126,12 +126,18 @@ def test_strategy_mistakes_are_one_sentence_user_errors(monkeypatch):
         distribute.make_strategy("multiworker")
 
 
-def test_mixed_precision_on_a_cpu_without_bfloat16_is_refused(monkeypatch):
+def test_precision_follows_the_option_else_the_device(monkeypatch):
     strategy = tf.distribute.get_strategy()
-    monkeypatch.setattr(distribute, "cpu_supports_bfloat16", lambda: False)
+    monkeypatch.setattr(distribute, "cpu_supports_bfloat16", lambda: True)
     assert distribute.precision_policy(False, strategy) == "float32"
+    assert distribute.precision_policy(None, strategy) == ("mixed_bfloat16" if distribute.BF16_ON_CPU else "float32")
+    monkeypatch.setattr(distribute, "cpu_supports_bfloat16", lambda: False)
+    assert distribute.precision_policy(None, strategy) == "float32"
     with pytest.raises(UserError, match="--mixed-precision"):
         distribute.precision_policy(True, strategy)
+    monkeypatch.setattr(distribute, "accelerator", lambda strategy: "gpu")
+    assert distribute.precision_policy(True, strategy) == "mixed_float16"
+    assert distribute.precision_policy(None, strategy) == "float32"
     monkeypatch.setattr(distribute, "accelerator", lambda strategy: "tpu")
     assert distribute.precision_policy(True, strategy) == "mixed_bfloat16"
 

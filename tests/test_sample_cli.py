@@ -22,11 +22,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    """A real 60-step run on digits: enough for the BatchNorm statistics to make seeds differ."""
+    """A real 30-step run on digits: enough for the BatchNorm statistics to make seeds differ."""
     from deepdeconv.training import train
 
-    config = TrainConfig(data="digits", resolution=32, z_dim=16, width=0.125, batch=8, steps=60,
-                         sample_every=20, checkpoint_every=60, grid_size=16, ema_rampup=0, ema_decay=0.5,
+    config = TrainConfig(data="digits", resolution=32, z_dim=16, width=0.125, batch=8, steps=30,
+                         sample_every=10, checkpoint_every=30, grid_size=16, ema_rampup=0, ema_decay=0.5,
                          augment="none", g_lr=2e-3, d_lr=2e-3, outdir=str(tmp_path_factory.mktemp("runs")))
     return Path(train(config, progress=False))
 

@@ -54,8 +54,8 @@ def build_parser():
     p.add_argument("source", help="run directory (uses its latest generator) or a .keras generator file")
     g = p.add_argument_group("which generator")
     g.add_argument("--checkpoint", metavar="CKPT",
-                   help='"best" (best by the run\'s first metric) or a checkpoint .npz; default: the '
-                        "exported generator, else the latest checkpoint")
+                   help='"best" (best by the run\'s first metric), "latest", or a checkpoint .npz; '
+                        "default: the exported generator, else the latest checkpoint")
     g.add_argument("--no-ema", dest="ema", action="store_false",
                    help="use the raw generator weights instead of their moving average")
     g = p.add_argument_group("which images")

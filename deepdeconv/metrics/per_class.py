@@ -129,12 +129,12 @@ def _class_names(generator, classifier, class_names, num_classes_of):
     if not classifier.supervised:
         raise UserError("Per-class evaluation needs a classifier trained on labelled data (classes as subfolders, "
                         "or digits/mnist/...); the real data has no labels.")
-    names = tuple(class_names) or tuple(classifier.class_names)
+    known = tuple(classifier.class_names)
+    names = tuple(class_names) or known
     count = num_classes_of(generator) or len(names)
-    if len(names) != count or len(classifier.class_names) != count:
-        raise UserError(f"The generator has {count} classes but the classifier was trained on "
-                        f"{len(classifier.class_names)} ({', '.join(classifier.class_names)}); "
-                        "evaluate against the data the generator was trained on.")
+    if len(names) != count or len(known) != count or (class_names and names != known):
+        raise UserError(f"The generator draws {count} classes ({', '.join(names)}) but the classifier knows "
+                        f"{len(known)} ({', '.join(known)}); evaluate against the data the generator was trained on.")
     return names
 
 

@@ -48,7 +48,6 @@ class PngFolder:
         self._tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=self.folder))
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="png-writer")
         self._pending = collections.deque()
-        self._names = []
         return self
 
     def add(self, images, names):
@@ -59,7 +58,6 @@ class PngFolder:
         while len(self._pending) >= self.max_pending:
             self._pending.popleft().result()
         self._pending.append(self._pool.submit(self._write, np.asarray(images), names))
-        self._names.extend(names)
 
     def _write(self, images, names):
         for image, name in zip(images, names):
@@ -71,8 +69,8 @@ class PngFolder:
             if exc_type is None:
                 while self._pending:
                     self._pending.popleft().result()
-                for name in self._names:
-                    os.replace(self._tmp / name, self.folder / name)
+                for entry in os.scandir(self._tmp):
+                    os.replace(entry.path, self.folder / entry.name)
                 done = True
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,39 @@
+"""Helpers for the notebooks in `notebooks/`: everything they do beyond calling the library.
+
+The notebooks hold settings and calls only; the few things they need that the library does
+not offer live here, where the tests reach them:
+
+    small_run, choose    the small-run switch ($DEEPDECONV_SMALL_RUN) that CI executes with
+    display              show images and GIFs inline; watch a run's sample grids while it trains
+    charts               read log.jsonl / metrics.jsonl into columns; draw line charts with Pillow
+    colab                the user's own images on Colab: upload them or mount Google Drive
+    workflow             Inception availability, real images to a folder, metric summaries,
+                         execution options for CPU / GPU / TPU
+
+Charts are drawn with Pillow rather than matplotlib so that the notebooks need nothing the
+package does not already depend on, and the same drawing code runs in CI.
+"""
+import os
+
+from deepdeconv.notebook.charts import line_chart, metric_names, read_columns
+from deepdeconv.notebook.colab import data_source, mount_drive, on_colab, upload_images
+from deepdeconv.notebook.display import image_html, newest_grid, show, watch_samples
+from deepdeconv.notebook.workflow import (execution_options, hardware, inception_available, metrics_summary,
+                                          write_real_images)
+
+SMALL_RUN_ENV = "DEEPDECONV_SMALL_RUN"
+
+
+def small_run():
+    """True when $DEEPDECONV_SMALL_RUN asks for a run of a couple of minutes (CI, a quick look)."""
+    return os.environ.get(SMALL_RUN_ENV, "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def choose(full, small):
+    """`small` under the small-run switch, else `full`: notebooks show both values side by side."""
+    return small if small_run() else full
+
+
+__all__ = ["SMALL_RUN_ENV", "choose", "data_source", "execution_options", "hardware", "image_html",
+           "inception_available", "line_chart", "metric_names", "metrics_summary", "mount_drive", "newest_grid",
+           "on_colab", "read_columns", "show", "small_run", "upload_images", "watch_samples", "write_real_images"]
