@@ -70,9 +70,11 @@ def main():
     ours_s = min(ours_times)
     print(json.dumps({
         "n": args.n, "dims": args.dims, "stats_s_both_sets": round(stats_s, 3),
-        "ours_s": round(ours_s, 4), "ours_s_all": [round(x, 4) for x in ours_times], "scipy_sqrtm_s": round(scipy_s, 3),
+        "ours_s": round(ours_s, 4), "ours_s_all": [round(x, 4) for x in ours_times],
+        "scipy_sqrtm_s": round(scipy_s, 3),
         "speedup": round(scipy_s / ours_s, 1), "ours_cpu_s": round(min(ours_cpu), 3),
-        "scipy_cpu_s": round(scipy_cpu, 3), "speedup_cpu": round(scipy_cpu / min(ours_cpu), 1), "fid_ours": ours, "fid_scipy": reference,
+        "scipy_cpu_s": round(scipy_cpu, 3), "speedup_cpu": round(scipy_cpu / min(ours_cpu), 1),
+        "fid_ours": ours, "fid_scipy": reference,
         "abs_diff": abs(ours - reference), "rel_diff": abs(ours - reference) / abs(reference),
         "scipy_version": scipy.__version__, "numpy_version": np.__version__,
         "load_average": os.getloadavg()[0],

@@ -16,9 +16,9 @@ MNIST's 60,000). The rows:
   ours+bf16          ours under mixed_bfloat16 (output layers and losses float32)
   ours+xla           ours with `jit_compile=True`
   ours+bf16+xla      both
-  default[+bf16|+xla]  our default model and config (`TrainConfig()`: 32x32 DCGAN, batch 64,
-                     DiffAugment, EMA) on the digits, float32 / mixed_bfloat16 / XLA: which
-                     of these wins decides the CPU defaults in `deepdeconv.distribute`
+  default[+bf16|+xla]  our default model and config (what `train.py` with no options trains)
+                     in float32 / mixed_bfloat16 / XLA: which of these wins decides the CPU
+                     defaults in `deepdeconv.distribute`
 
 Timings on a shared machine are noisy, so the variants run in alternation, `--rounds` times
 `--steps` steps each after one warm-up of `--warmup` steps; each ratio is taken within a round
@@ -227,7 +227,7 @@ def main(argv=None):
         base = v.split("+")[0] if v.startswith("default") or v.startswith("tutorial") else "ours"
         return f"{ratio(v, base):.2f}x {base}" if base in rates and base != v else ""
 
-    print(f"batch {BATCH} (default*: 64), {args.steps} steps x {args.rounds} rounds per variant; "
+    print(f"batch {BATCH} (default*: --batch's default), {args.steps} steps x {args.rounds} rounds per variant; "
           f"CPU bfloat16 instructions: {cpu_supports_bfloat16()}")
     print(f"{'variant':<20}{'img/s (median)':>16}{'vs tutorial':>13}{'vs its base':>18}")
     for v in variants:

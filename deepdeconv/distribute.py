@@ -249,6 +249,44 @@ def synchronize_batch_norm(model, strategy):
             synchronize_batch_norm(layer, strategy)
 
 
+def replica_order(batch, d_steps, num_replicas):
+    """The order of a global batch's rows that makes N replicas see what one device sees.
+
+    One device cuts its `d_steps * batch` rows into `d_steps` consecutive slices, one per
+    discriminator step. tf.distribute hands replica r the r-th contiguous block, which the
+    step cuts into `d_steps` slices again; in this order replica r's slice i is the r-th part
+    of the one-device slice i, so every discriminator step sees the same images on N replicas
+    as on one device (with `d_steps` = 1 it is the identity).
+
+    Returns:
+        A list of row indices into the global batch.
+    """
+    part = batch // num_replicas
+    return [i * batch + r * part + k for r in range(num_replicas) for i in range(d_steps) for k in range(part)]
+
+
+def check_batch(batch, strategy):
+    """Refuses a global batch that does not split evenly over the strategy's replicas.
+
+    Uneven splits would give the replicas different batch sizes, and their slices of the
+    global-batch random draws would no longer line up.
+    """
+    replicas = strategy.num_replicas_in_sync
+    if batch % replicas:
+        raise UserError(f"--batch {batch} does not split evenly over {replicas} replicas; "
+                        f"use a multiple of {replicas}.")
+
+
+def distribute_batches(dataset, batch, d_steps, strategy):
+    """Orders the global batches of `training_batches` for `strategy` (see `replica_order`)."""
+    replicas = strategy.num_replicas_in_sync
+    if d_steps == 1 or replicas == 1:
+        return dataset
+    order = tf.constant(replica_order(batch, d_steps, replicas))
+    return dataset.map(lambda *parts: tuple(tf.gather(p, order) for p in parts),
+                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
 def reducible_logs(logs):
     """Shapes `train_step`'s scalar logs so that Keras can reduce them under every strategy.
 

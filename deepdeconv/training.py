@@ -10,7 +10,7 @@ from deepdeconv import rundir
 from deepdeconv.callbacks import Checkpointer, NanGuard, Progress, RunLogger, SampleGrid
 from deepdeconv.checkpoint import check_compatible, restore_checkpoint
 from deepdeconv.config import TrainConfig
-from deepdeconv.distribute import is_chief, make_strategy, output_dir
+from deepdeconv.distribute import check_batch, distribute_batches, is_chief, make_strategy, output_dir
 from deepdeconv.errors import UserError
 from deepdeconv.fileio import append_jsonl
 from deepdeconv.gan import build_gan
@@ -115,6 +115,7 @@ def train(config, run_dir=None, progress=True):
 
     resuming = run_dir is not None
     strategy = make_strategy(config.strategy, config.tpu)
+    check_batch(config.batch, strategy)
     # Data too large for memory is decoded once into a cache under the output folder, where
     # later runs on the same files find it.
     source = load_source(config.data, config.resolution, config.channels, cache_dir=Path(config.outdir) / ".cache")
@@ -150,6 +151,7 @@ def _train_into(out_dir, config, source, strategy, resume_from, progress):
         return
 
     dataset = training_batches(source, config.batch * config.d_steps, config.seed, start_step=start)
+    dataset = distribute_batches(dataset, config.batch, config.d_steps, strategy)
     writer = tf.summary.create_file_writer(str(out_dir / rundir.TENSORBOARD))
     callbacks, nan_guard, checkpointer, logger = _callbacks(gan, config, out_dir, source, writer, progress)
     try:

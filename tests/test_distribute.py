@@ -45,11 +45,14 @@ def _losses(run_dir):
 def test_mirrored_run_on_two_devices_resumes_and_trains_like_one_device(tmp_path):
     assert LOGICAL_CPUS >= 2, "tests/conftest.py must split the CPU into two logical devices at start-up"
     # The reference: one device, four steps, a checkpoint after each. DiffAugment is on, so the
-    # per-example random draws must reach the same images on two replicas as on one.
+    # per-example random draws must reach the same images on two replicas as on one; two
+    # discriminator steps per step, so each must get the same slice of the batch.
     single = train(tiny_config(tmp_path / "single", steps=4, checkpoint_every=1, keep_checkpoints=4,
-                               strategy="default"), progress=False)
+                               augment="translation,cutout", d_norm="batch", d_steps=2, strategy="default"),
+                   progress=False)
     # The same run resumed after step 1 on two replicas: a per-replica batch of 4, synchronised
-    # batch norm, gradients summed over replicas, losses logged as global means.
+    # batch norm (generator and discriminator), gradients summed over replicas, losses logged
+    # as global means.
     mirrored = tmp_path / "mirrored" / single.name
     mirrored.mkdir(parents=True)
     shutil.copy(single / rundir.CONFIG, mirrored / rundir.CONFIG)
@@ -174,3 +177,26 @@ def test_other_workers_write_into_a_scratch_folder_that_is_removed(tmp_path):
         (out / "samples").mkdir()
         (out / "samples" / "grid.png").write_bytes(b"x")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("d_steps,replicas", [(1, 2), (2, 2), (3, 4)])
+def test_replicas_cut_a_reordered_batch_into_the_same_discriminator_slices_as_one_device(d_steps, replicas):
+    batch = 8
+    rows = np.array(distribute.replica_order(batch, d_steps, replicas))
+    assert sorted(rows) == list(range(batch * d_steps))
+    blocks = rows.reshape(replicas, d_steps, batch // replicas)  # contiguous per replica, then per step
+    for step in range(d_steps):
+        assert list(blocks[:, step].ravel()) == list(range(step * batch, (step + 1) * batch))
+
+
+def test_mirrored_strategy_hands_each_replica_a_contiguous_block_of_the_global_batch():
+    # `replica_order` and the per-replica slices of the random draws rely on it.
+    assert LOGICAL_CPUS >= 2, "tests/conftest.py must split the CPU into two logical devices at start-up"
+    strategy = distribute.make_strategy("mirrored")
+    assert strategy.num_replicas_in_sync == 2
+    dataset = tf.data.Dataset.range(16).batch(8)
+    first = next(iter(strategy.experimental_distribute_dataset(dataset)))
+    assert [list(t.numpy()) for t in strategy.experimental_local_results(first)] == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    distribute.check_batch(8, strategy)
+    with pytest.raises(UserError, match="--batch 7"):
+        distribute.check_batch(7, strategy)

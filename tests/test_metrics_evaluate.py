@@ -172,3 +172,19 @@ def test_stats_file_of_another_network_is_refused(graph_path, tmp_path):
 def test_too_few_samples_for_inception_score_is_a_user_error(graph_path):
     with pytest.raises(UserError, match="is: Inception Score with 10 splits needs at least 10 samples"):
         evaluate(_images(5, 0), None, "is", inception=graph_path, progress=False)
+
+
+def test_network_option_maps_metric_names_to_another_family():
+    from deepdeconv.metrics.registry import parse_metrics, with_network
+
+    metrics = parse_metrics("fid, is,fid")
+    assert [m.name for m in metrics] == ["fid", "is"]
+    assert [m.name for m in with_network(metrics, "classifier")] == ["cfid", "cis"]
+    assert [m.name for m in with_network(metrics, "keras")] == ["fid_keras", "is_keras"]
+    assert metrics[1].higher_is_better and not metrics[0].higher_is_better
+
+
+def test_inception_score_alone_does_not_load_real_images(graph_path):
+    ev = Evaluator("is", "no-such-dataset-is-loaded", inception=graph_path, progress=False)
+    assert ev.real is None
+    assert ev.evaluate(_images(20, 1))["metrics"]["is"] >= 1.0

@@ -19,7 +19,7 @@ TIMEOUT_S = 150  # both workers together; a hung collective must fail the test, 
 STEPS = 3
 OPTIONS = ["--data", "digits", "--resolution", "32", "--width", "0.125", "--z-dim", "16", "--batch", "8",
            "--steps", str(STEPS), "--sample-every", "2", "--checkpoint-every", "2", "--log-every", "1",
-           "--grid-size", "4", "--no-progress"]
+           "--grid-size", "4", "--augment", "translation,cutout", "--no-progress"]
 
 
 def _checkpoint(path):

@@ -38,11 +38,13 @@ def _png_bytes(size=(32, 32), value=128):
 def test_small_run_switch_picks_the_small_value_only_when_set(monkeypatch):
     monkeypatch.delenv(nb.SMALL_RUN_ENV, raising=False)
     assert not nb.small_run() and nb.choose(full=4000, small=20) == 4000
+    assert nb.when_small(steps=20) == {}  # the full run keeps TrainConfig's defaults
     for off in ("0", "false", "", "off"):
         monkeypatch.setenv(nb.SMALL_RUN_ENV, off)
         assert nb.choose(full=4000, small=20) == 4000
     monkeypatch.setenv(nb.SMALL_RUN_ENV, "1")
     assert nb.small_run() and nb.choose(full=4000, small=20) == 20
+    assert nb.when_small(steps=20, width=0.25) == {"steps": 20, "width": 0.25}
 
 
 # --- columns and charts -------------------------------------------------------------------------

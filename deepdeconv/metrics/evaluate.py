@@ -129,13 +129,19 @@ class Evaluator:
         self._inception, self._download, self._keras_weights = inception, download, keras_weights
         self.real_stats_file = None
         self.real = None
+        needs_real = [m.name for m in self.metrics if m.needs_real]
         if isinstance(real, (str, Path)) and str(real).endswith(".npz"):
             self.real_stats_file = Path(real)
-        elif real is not None:
+        elif real is not None and needs_real:
             self.real = _as_stream(real, resolution, channels, num_real, "real")
-        elif any(m.needs_real for m in self.metrics):
-            raise UserError(f"Metric {next(m.name for m in self.metrics if m.needs_real)} needs real data.")
-        self.classifier_data = classifier_data or (self.real and (self.real.data_spec or self.real.source))
+        elif needs_real:
+            raise UserError(f"Metric {needs_real[0]} needs real data.")
+        if classifier_data is None:
+            if self.real is not None:
+                classifier_data = self.real.data_spec or self.real.source
+            elif self.real_stats_file is None and not isinstance(real, (np.ndarray, ImageStream)):
+                classifier_data = real  # a spec or an ImageSource: cis alone loads no real images
+        self.classifier_data = classifier_data
         self.resolution = resolution or (self.real.resolution if self.real else None)
         self.channels = channels or (self.real.channels if self.real else None)
         self._networks = dict(networks or {})

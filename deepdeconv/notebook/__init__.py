@@ -3,7 +3,8 @@
 The notebooks hold settings and calls only; the few things they need that the library does
 not offer live here, where the tests reach them:
 
-    small_run, choose    the small-run switch ($DEEPDECONV_SMALL_RUN) that CI executes with
+    small_run, choose,   the small-run switch ($DEEPDECONV_SMALL_RUN) that CI executes with
+    when_small
     display              show images and GIFs inline; watch a run's sample grids while it trains
     charts               read log.jsonl / metrics.jsonl into columns; draw line charts with Pillow
     colab                the user's own images on Colab: upload them or mount Google Drive
@@ -34,6 +35,15 @@ def choose(full, small):
     return small if small_run() else full
 
 
+def when_small(**changes):
+    """`changes` under the small-run switch, else nothing: `config.replace(**nb.when_small(steps=20))`.
+
+    The full run then keeps TrainConfig's own defaults, which live in config.py alone.
+    """
+    return dict(changes) if small_run() else {}
+
+
 __all__ = ["SMALL_RUN_ENV", "choose", "data_source", "execution_options", "hardware", "image_html",
            "inception_available", "line_chart", "metric_names", "metrics_summary", "mount_drive", "newest_grid",
-           "on_colab", "read_columns", "show", "small_run", "upload_images", "watch_samples", "write_real_images"]
+           "on_colab", "read_columns", "show", "small_run", "upload_images", "watch_samples", "when_small",
+           "write_real_images"]
