@@ -48,12 +48,14 @@ def main():
     half = len(real) // 2
     floor = evaluate(real[:half], real[half:2 * half], "cfid", classifier_data=config.data, progress=False)
     generator, _ = load_generator(run_dir)
-    result = evaluate(generator_stream(generator, args.num_gen), real, "cfid,cis", classifier_data=config.data,
+    # Classifier-IS and the class histogram need labels; an unlabelled folder gets cFID only.
+    metrics = "cfid,cis" if source.class_names else "cfid"
+    result = evaluate(generator_stream(generator, args.num_gen), real, metrics, classifier_data=config.data,
                       progress=False)
     values = result["metrics"]
     print(f"default run on {args.data}: {minutes:.1f} min, {config.total_steps} steps; "
           f"classifier-FID {values['cfid']:.2f} vs real-vs-real {floor['metrics']['cfid']:.2f}; "
-          f"classifier-IS {values['cis']:.2f}; classes {json.dumps(values.get('class_histogram'))}; run {run_dir}")
+          f"classifier-IS {values.get('cis', float('nan')):.2f}; classes {json.dumps(values.get('class_histogram'))}; run {run_dir}")
 
 
 if __name__ == "__main__":
