@@ -21,7 +21,9 @@ from deepdeconv.errors import UserError
 # Environment variables through which Colab and Cloud TPU VMs name their TPU.
 _TPU_ENV = ("TPU_NAME", "COLAB_TPU_ADDR")
 # Device files of a TPU attached to this machine (Cloud TPU VMs): v2-v4, then v5 and later.
+# Only the first is specific enough for `auto` to take it as a TPU; VFIO serves other devices.
 _TPU_DEVICES = ("/dev/accel0", "/dev/vfio/0")
+_TPU_DEVICE_AUTO = "/dev/accel0"
 # CPU feature flags (Linux /proc/cpuinfo) of native bfloat16 arithmetic: x86 AVX512-BF16 and
 # AMX-BF16, Arm BF16.
 _BF16_FLAGS = {"avx512_bf16", "amx_bf16", "bf16"}
@@ -33,7 +35,7 @@ JIT_ON_CPU = False
 
 
 def _tpu_configured(tpu):
-    return bool(tpu) or any(os.environ.get(k) for k in _TPU_ENV) or any(map(os.path.exists, _TPU_DEVICES))
+    return bool(tpu) or any(os.environ.get(k) for k in _TPU_ENV) or os.path.exists(_TPU_DEVICE_AUTO)
 
 
 def _tf_config_workers():
@@ -48,8 +50,8 @@ def _tf_config_workers():
 def resolve_strategy_name(name="auto", tpu=""):
     """The concrete strategy `--strategy auto` stands for on this machine.
 
-    auto picks, in order: tpu when a TPU is configured (`--tpu`, TPU_NAME, COLAB_TPU_ADDR or a
-    TPU device on this host); multiworker when TF_CONFIG names more than one worker (each
+    auto picks, in order: tpu when a TPU is configured (`--tpu`, TPU_NAME, COLAB_TPU_ADDR or
+    /dev/accel0 on this host; use `--strategy tpu` on TPUs that show none of these); multiworker when TF_CONFIG names more than one worker (each
     worker would otherwise train alone and write its own run); mirrored when more than one
     GPU is visible; else default (one device).
     """

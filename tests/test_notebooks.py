@@ -228,7 +228,7 @@ def test_notebook_is_committed_without_outputs_for_the_python3_kernel(name):
     assert notebook.metadata.kernelspec.name == "python3"
     code = [c for c in notebook.cells if c.cell_type == "code"]
     assert all(c.outputs == [] and c.execution_count is None for c in code)
-    assert 'REPO_URL = ""' in code[0].source and "find_spec(\"deepdeconv\")" in code[0].source
+    assert 'REPO_URL = "' in code[0].source and "find_spec(\"deepdeconv\")" in code[0].source
 
 
 @pytest.fixture(scope="module")

@@ -68,7 +68,7 @@ def test_cli_resume_continues_the_same_run_directory(tmp_path, capsys):
     (["--resume", "/no/such/run"], "/no/such/run"),
 ])
 def test_cli_mistakes_get_one_sentence_and_a_non_zero_exit(tmp_path, capsys, argv, message):
-    status, _, err = _run([*argv, "--outdir", str(tmp_path), *TINY], capsys)
+    status, _, err = _run([*TINY, "--outdir", str(tmp_path), *argv], capsys)
     assert status == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]

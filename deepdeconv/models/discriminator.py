@@ -38,9 +38,12 @@ def build_discriminator(resolution=32, channels=3, width=1.0, norm="none", name=
     res = resolution
     for i in range(num_doublings(resolution)):
         res //= 2
+        batch_norm = norm == "batch" and i > 0
+        # Batch norm subtracts a bias again: such a bias has zero gradient, and Adam would turn
+        # rounding noise in it into full-size steps that differ between devices.
         x = wrap(layers.Conv2D(channels_at(2 * res, resolution, width), 4, strides=2, padding="same",
-                               kernel_initializer=init, name=f"down{res}"))(x)
-        if norm == "batch" and i > 0:
+                               use_bias=not batch_norm, kernel_initializer=init, name=f"down{res}"))(x)
+        if batch_norm:
             x = layers.BatchNormalization(name=f"down{res}_bn")(x)
         x = layers.LeakyReLU(0.2)(x)
     x = layers.Flatten()(x)
