@@ -6,10 +6,17 @@ exported EMA generator (--num-per-class images of each digit, seeds 0..) and ask
 real-data classifier of `deepdeconv.metrics.classifier` (trained on digits, cached in the
 user cache) which digit each image shows. Prints one line: accuracy, classes present (a
 class is present when at least half of its samples are recognised as it), the lowest
-per-class accuracy, training time, and the command that trained the run.
+per-class accuracy, the intra-class cFID (mean over digits of the classifier-FID between
+generated and real images of that digit: it catches a generator that draws one image per
+class, which accuracy alone would reward), training time, and the command.
 
     python bench/conditional_accuracy.py [--outdir runs] [--steps N] [--num-per-class 200]
     python bench/conditional_accuracy.py --run runs/00003-digits
+
+Measured (default config, 3,125 steps, 2 shared CPU cores): accuracy 0.990 of 2,000 samples,
+classes present 10/10, lowest class accuracy 0.970, intra-class cFID 1.3, trained in 11.6 min.
+With a class code as large as z (see `models.conditional.embed_and_concat`) accuracy was 1.000
+but every seed of a class gave the same image: intra-class cFID 19.5.
 """
 import argparse
 import contextlib
@@ -39,12 +46,14 @@ def train_run(outdir, steps):
 def measure(run_dir, num_per_class):
     """The per-class record of the run's exported EMA generator, judged by the digits classifier."""
     from deepdeconv.checkpoint import load_generator
+    from deepdeconv.data import load_source
     from deepdeconv.metrics.classifier import classifier_for
     from deepdeconv.metrics.per_class import evaluate_per_class
 
     generator, config = load_generator(run_dir)
     classifier = classifier_for(config.data, config.resolution, config.channels)
-    record = evaluate_per_class(generator, classifier, config.class_names, num_per_class=num_per_class)
+    real = load_source(config.data, config.resolution, config.channels)
+    record = evaluate_per_class(generator, classifier, config.class_names, real=real, num_per_class=num_per_class)
     return record, classifier.info.get("val_accuracy")
 
 
@@ -64,7 +73,8 @@ def main(argv=None):
     print(f"conditional digits: accuracy {record['accuracy']:.3f} of {record['num_classes'] * args.num_per_class} "
           f"class-balanced samples (real-data classifier, held-out accuracy {classifier_accuracy:.3f}), "
           f"classes present {record['classes_present']}/{record['num_classes']}, lowest class accuracy "
-          f"{record['min_class_accuracy']:.3f}{trained}; run {run_dir}; command: {command}")
+          f"{record['min_class_accuracy']:.3f}, intra-class cFID {record['intra_cfid']:.1f}{trained}; "
+          f"run {run_dir}; command: {command}")
     return 0
 
 

@@ -10,7 +10,9 @@ A classifier trained on the real labelled data (`metrics.classifier`) then gives
   recognisable at least `PRESENT_THRESHOLD` of the time it is asked for (overall accuracy
   alone can hide a class the generator never draws);
 - per-class FID: for each class, the Fréchet distance between generated and real images of
-  that class, in the classifier's features offline ("cfid") or any other feature network's.
+  that class, in the classifier's features offline ("cfid") or any other feature network's;
+  their mean is the intra-class FID of Miyato & Koyama (2018). Unlike accuracy it exposes a
+  generator that ignores its latent and draws one image per class.
 """
 import warnings
 
@@ -52,7 +54,8 @@ def evaluate_per_class(generator, classifier, class_names=(), *, real=None, fid_
 
     Returns:
         {"accuracy", "classes_present", "num_classes", "num_per_class", "min_class_accuracy",
-        "per_class": {name: {"accuracy", fid_name (when real is given)}}, "network"}.
+        "per_class": {name: {"accuracy", fid_name (when real is given)}}, "network"}, plus
+        "intra_<fid_name>" (the mean per-class FID) when real is given.
 
     Raises:
         UserError: the generator is unconditional, or the classifier's classes do not match.
@@ -80,10 +83,15 @@ def evaluate_per_class(generator, classifier, class_names=(), *, real=None, fid_
             bar.update(len(images))
     accuracy = hits / num_per_class
     per_class = {name: {"accuracy": float(a)} for name, a in zip(names, accuracy)}
+    record = {}
     if real is not None:
-        for name, fid in zip(names, _per_class_fid(fake_stats, real, fid_network, k, batch_size, progress)):
+        fids = _per_class_fid(fake_stats, real, fid_network, k, batch_size, progress)
+        for name, fid in zip(names, fids):
             per_class[name][fid_name] = fid
+        known = [f for f in fids if f is not None]
+        record[f"intra_{fid_name}"] = float(np.mean(known)) if known else None
     return {
+        **record,
         "accuracy": float(hits.sum() / len(labels)),
         "classes_present": int((accuracy >= PRESENT_THRESHOLD).sum()),
         "num_classes": k,

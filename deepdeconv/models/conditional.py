@@ -18,6 +18,7 @@ from keras import layers
 from deepdeconv.models.layers import dcgan_init
 
 LABEL_INPUT = "label"
+CLASS_CODE_DIM = 16  # class embedding size at the generator's input (see `embed_and_concat`)
 
 
 def num_classes(config):
@@ -31,10 +32,13 @@ def label_input():
 
 
 def embed_and_concat(z, labels, classes, name="class_embedding"):
-    """[z, embed(labels)]: the generator's input with the class code appended.
+    """[z, embed(labels)]: the generator's input with a small class code appended.
 
-    The embedding has z's size and N(0, 1) initial values, so at the start the class code
-    carries as much signal into the first layer as the latent does.
+    The code is small on purpose: `CLASS_CODE_DIM` values starting near zero (DCGAN's
+    N(0, 0.02)), so the latent drives the first layer and the class is mostly drawn by the
+    conditional batch norm. A code as large as z (128 values from N(0, 1)) made the generator
+    ignore z on digits: every seed of a class gave the same image (intra-class cFID 19.5
+    against 1.3 with this code, both at 99-100% class accuracy; bench/conditional_accuracy.py).
 
     Args:
         z: latent tensor [B, z_dim].
@@ -43,10 +47,9 @@ def embed_and_concat(z, labels, classes, name="class_embedding"):
         name: name of the Embedding layer.
 
     Returns:
-        A [B, 2 * z_dim] tensor.
+        A [B, z_dim + CLASS_CODE_DIM] tensor.
     """
-    code = layers.Embedding(classes, z.shape[-1], embeddings_initializer=keras.initializers.RandomNormal(0.0, 1.0),
-                            name=name)(labels)
+    code = layers.Embedding(classes, CLASS_CODE_DIM, embeddings_initializer=dcgan_init(), name=name)(labels)
     return layers.Concatenate(name=f"{name}_concat")([z, code])
 
 
