@@ -24,6 +24,8 @@ def main():
     parser.add_argument("--kimg", type=float, default=None, help="override the default duration")
     parser.add_argument("--num-gen", type=int, default=2000)
     parser.add_argument("--outdir", default=None, help="where the run goes (default: a temporary folder)")
+    parser.add_argument("--mixed-precision", choices=("auto", "on", "off"), default=None,
+                        help="override the default precision (auto: bfloat16 where the CPU has it)")
     args = parser.parse_args()
 
     from deepdeconv.checkpoint import load_generator
@@ -38,6 +40,8 @@ def main():
     changes = {"data": args.data, "outdir": outdir}
     if args.kimg:
         changes["kimg"] = args.kimg
+    if args.mixed_precision:
+        changes["mixed_precision"] = {"auto": None, "on": True, "off": False}[args.mixed_precision]
     config = TrainConfig(**changes).validate()
     start = time.perf_counter()
     run_dir = train(config, progress=sys.stderr.isatty())
@@ -53,7 +57,7 @@ def main():
     result = evaluate(generator_stream(generator, args.num_gen), real, metrics, classifier_data=config.data,
                       progress=False)
     values = result["metrics"]
-    print(f"default run on {args.data}: {minutes:.1f} min, {config.total_steps} steps; "
+    print(f"default run on {args.data} (mixed precision {config.mixed_precision}): {minutes:.1f} min, {config.total_steps} steps; "
           f"classifier-FID {values['cfid']:.2f} vs real-vs-real {floor['metrics']['cfid']:.2f}; "
           f"classifier-IS {values.get('cis', float('nan')):.2f}; classes {json.dumps(values.get('class_histogram'))}; run {run_dir}")
 

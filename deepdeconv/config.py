@@ -74,8 +74,8 @@ class TrainConfig:
     # --- execution ----------------------------------------------------------------------
     strategy: str = "auto"  # tf.distribute strategy
     tpu: str = ""  # TPU address for the cluster resolver
-    mixed_precision: bool = False  # mixed_float16 on GPU, mixed_bfloat16 on TPU/CPU
-    jit: Optional[bool] = None  # XLA; None = on for GPU/TPU, off for CPU
+    mixed_precision: Optional[bool] = None  # float16 on GPU, bfloat16 on TPU/CPU; auto: CPUs with bfloat16
+    jit: Optional[bool] = None  # XLA; auto: on for GPU/TPU, off for CPU (slower there)
     steps_per_execution: int = 1  # train steps per tf.function call (raise on TPU)
 
     @property

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from deepdeconv import rundir
+from deepdeconv import remote, rundir
 from deepdeconv.callbacks import Checkpointer, NanGuard, Progress, RunLogger, SampleGrid
 from deepdeconv.checkpoint import check_compatible, restore_checkpoint
 from deepdeconv.config import TrainConfig
@@ -39,7 +39,7 @@ def resume_config(run_dir, overrides):
     Raises:
         UserError: if an override changes the architecture.
     """
-    run_dir = rundir.require_run_dir(run_dir)
+    run_dir = rundir.require_run_dir(remote.local_run_dir(run_dir))
     saved = TrainConfig.load(run_dir / rundir.CONFIG)
     requested = dataclasses.replace(saved, **overrides)
     check_compatible(saved, requested, run_dir / rundir.CONFIG)
@@ -67,7 +67,7 @@ def _report_data(source, log_path):
               f"(listed in {log_path}).", file=sys.stderr)
 
 
-def _callbacks(gan, config, run_dir, source, writer, progress):
+def _callbacks(gan, config, run_dir, source, writer, progress, mirror):
     from deepdeconv.sampling import latents_from_seeds
 
     total = config.total_steps
@@ -88,6 +88,11 @@ def _callbacks(gan, config, run_dir, source, writer, progress):
 
         callbacks.append(EvaluationCallback(run_dir, config, source, config.eval_every, config.eval_metrics,
                                             config.eval_num, on_best=checkpointer.save_best))
+    if mirror is not None:
+        from deepdeconv.callbacks.mirror import MirrorCallback
+
+        # As often as anything is written, so a preempted TPU VM loses at most that much.
+        callbacks.append(MirrorCallback(mirror, min(config.log_every, config.sample_every, config.checkpoint_every)))
     callbacks.append(Progress(total, config.batch, disable=not progress))
     return callbacks, nan_guard, checkpointer, logger
 
@@ -100,12 +105,13 @@ def train(config, run_dir=None, progress=True):
             and the result is saved as the run's config.json.
         run_dir: None to start a new numbered run under `config.outdir`; an existing run
             directory to resume it from its latest checkpoint (use `resume_config` to
-            build `config`).
+            build `config`). `config.outdir` and `run_dir` may be gs:// URLs: the run is
+            then written on local disk and mirrored there as it is written.
         progress: show the progress bar.
 
     Returns:
-        The run directory (None on a multi-worker worker that is not the chief of a new run:
-        it writes nothing but a scratch folder it deletes).
+        The run directory, a URL for a remote run (None on a multi-worker worker that is not
+        the chief of a new run: it writes nothing but a scratch folder it deletes).
 
     Raises:
         UserError: for bad data, an incompatible checkpoint, or a non-finite loss.
@@ -118,21 +124,40 @@ def train(config, run_dir=None, progress=True):
     check_batch(config.batch, strategy)
     # Data too large for memory is decoded once into a cache under the output folder, where
     # later runs on the same files find it.
-    source = load_source(config.data, config.resolution, config.channels, cache_dir=Path(config.outdir) / ".cache")
+    cache = remote.staging_dir(config.outdir, ".cache") if remote.is_url(config.outdir) else Path(config.outdir) / ".cache"
+    source = load_source(config.data, config.resolution, config.channels, cache_dir=cache)
     config = resolve_config(config, source)
+    url = None  # the run's remote home, when it has one
     if resuming:
+        if remote.is_url(run_dir):
+            url, run_dir = str(run_dir).rstrip("/"), remote.local_run_dir(run_dir, progress=progress)
         run_dir = Path(run_dir)
         check_compatible(TrainConfig.load(run_dir / rundir.CONFIG), config, run_dir / rundir.CONFIG)
     elif is_chief(strategy):
-        run_dir = rundir.create_run_dir(config.outdir, config.name)
+        if remote.is_url(config.outdir):
+            url, run_dir = remote.create_remote_run(config.outdir, config.name)
+        else:
+            run_dir = rundir.create_run_dir(config.outdir, config.name)
+    mirror = remote.Mirror(run_dir, url) if url is not None and is_chief(strategy) else None
+    if mirror is not None and resuming:
+        mirror.mark_synced()
     # Only the chief writes the run; other workers write into a scratch folder deleted at the end.
     with output_dir(strategy, run_dir, config.outdir) as out_dir:
-        _train_into(out_dir, config, source, strategy, run_dir if resuming else None, progress)
-    return run_dir
+        try:
+            _train_into(out_dir, config, source, strategy, run_dir if resuming else None, progress, mirror,
+                        url or out_dir)
+        finally:
+            if mirror is not None:
+                mirror.sync()  # also after Ctrl-C or a stopped run: the last checkpoint must get home
+    return url or run_dir
 
 
-def _train_into(out_dir, config, source, strategy, resume_from, progress):
-    """Builds the GAN under `strategy`, restores `resume_from` if given, fits; writes into `out_dir`."""
+def _train_into(out_dir, config, source, strategy, resume_from, progress, mirror, shown_as):
+    """Builds the GAN under `strategy`, restores `resume_from` if given, fits; writes into `out_dir`.
+
+    `mirror` (or None) copies `out_dir` to the run's remote home, `shown_as` names the run in
+    messages.
+    """
     from deepdeconv.data import training_batches
 
     config.save(out_dir / rundir.CONFIG)
@@ -153,18 +178,20 @@ def _train_into(out_dir, config, source, strategy, resume_from, progress):
     dataset = training_batches(source, config.batch * config.d_steps, config.seed, start_step=start)
     dataset = distribute_batches(dataset, config.batch, config.d_steps, strategy)
     writer = tf.summary.create_file_writer(str(out_dir / rundir.TENSORBOARD))
-    callbacks, nan_guard, checkpointer, logger = _callbacks(gan, config, out_dir, source, writer, progress)
+    callbacks, nan_guard, checkpointer, logger = _callbacks(gan, config, out_dir, source, writer, progress, mirror)
     try:
         gan.fit(dataset, epochs=1, steps_per_epoch=remaining, verbose=0, shuffle=False, callbacks=callbacks)
     except KeyboardInterrupt:
         checkpointer.save()
         print(f"\ninterrupted at step {int(gan.step.numpy())}; checkpoint saved, continue with "
-              f"--resume {out_dir}", file=sys.stderr)
+              f"--resume {shown_as}", file=sys.stderr)
         raise
     finally:
         writer.close()
     if nan_guard.bad_step is not None:
         latest = rundir.latest_checkpoint(out_dir)
+        if latest is not None and mirror is not None:
+            latest = remote.join(shown_as, latest.relative_to(out_dir).as_posix())
         raise UserError(f"Training stopped at step {nan_guard.bad_step} because "
                         f"{', '.join(sorted(nan_guard.bad_losses))} became non-finite; the last good checkpoint "
                         f"is {latest or 'none (no checkpoint was written yet)'} (try lower --g-lr/--d-lr).")

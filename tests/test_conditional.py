@@ -234,6 +234,9 @@ class _StubClassifier:
 
     name, supervised, class_names = "stub", True, ["zero", "one", "two"]
 
+    def describe(self):
+        return {"network": self.name, "resize": "none"}
+
     def __call__(self, images):
         x = images.reshape(len(images), -1).astype(np.float64)
         mean = x.mean(axis=1)
@@ -286,3 +289,48 @@ def test_per_class_evaluation_refuses_an_unconditional_generator():
 
     with pytest.raises(UserError, match="needs a conditional generator"):
         evaluate_per_class(build_generator(32, 1, z_dim=4, width=0.125), _StubClassifier())
+
+
+def _labelled_centres_folder(root, per_class=10):
+    """Real images of the stub classes zero/one/two as class subfolders."""
+    rng = np.random.RandomState(1)
+    for c, name in enumerate(("zero", "one", "two")):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = np.clip(CENTRES[c] + rng.randn(8, 8) * 4, 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(root / name / f"{i}.png")
+    return root
+
+
+def _evaluate_stub_generator(tmp_path, monkeypatch, capsys, real):
+    from deepdeconv.cli import evaluate
+    from deepdeconv.metrics import classifier
+
+    monkeypatch.setenv("DEEPDECONV_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(classifier, "classifier_for", lambda *args, **kwargs: _StubClassifier())
+    path = tmp_path / "generator.keras"
+    _stub_generator().save(path)
+    assert evaluate.main([str(path), "--real", str(real), "--metrics", "cfid", "--num-gen", "30",
+                          "--per-class", "60", "--no-progress"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    return json.loads(lines[-1])
+
+
+def test_evaluate_command_reports_per_class_accuracy_and_fid_of_a_conditional_generator(tmp_path, monkeypatch,
+                                                                                         capsys):
+    record = _evaluate_stub_generator(tmp_path, monkeypatch, capsys, _labelled_centres_folder(tmp_path / "real"))
+    per_class = record["per_class"]
+    assert per_class["num_per_class"] == 20 and per_class["classes_present"] == 2
+    assert per_class["accuracy"] == pytest.approx(2 / 3)
+    assert [per_class["per_class"][c]["accuracy"] for c in ("zero", "one", "two")] == [1.0, 1.0, 0.0]
+    assert per_class["per_class"]["two"]["cfid"] > per_class["per_class"]["one"]["cfid"]
+
+
+def test_evaluate_command_warns_that_per_class_results_need_labelled_real_images(tmp_path, monkeypatch, capsys):
+    real = tmp_path / "flat"
+    for path in _labelled_centres_folder(tmp_path / "real").rglob("*.png"):
+        real.mkdir(exist_ok=True)
+        shutil.copy(path, real / f"{path.parent.name}-{path.name}")
+    record = _evaluate_stub_generator(tmp_path, monkeypatch, capsys, real)
+    assert "per_class" not in record
+    assert any("Per-class results need labelled real images" in text for text in record["warnings"])

@@ -193,7 +193,7 @@ def test_inception_available_prints_why_not_and_finds_a_local_graph(tmp_path, mo
 
 
 def test_execution_options_change_only_how_training_runs():
-    assert nb.execution_options("cpu") == {"strategy": "auto", "mixed_precision": False, "steps_per_execution": 1}
+    assert nb.execution_options("cpu") == {"strategy": "auto", "mixed_precision": None, "steps_per_execution": 1}
     assert nb.execution_options("gpu")["mixed_precision"] is True
     tpu = nb.execution_options("tpu")
     assert tpu["mixed_precision"] and tpu["steps_per_execution"] > 1
@@ -316,5 +316,5 @@ def test_tpu_gpu_notebook_trains_with_the_default_strategy_on_cpu(small_run_env)
     text, images = _outputs(notebook)
     assert "cpu: _DefaultDistributionStrategy with 1 replica(s) on cpu" in text
     config = json.loads((small_run_env / "runs" / "00000-digits" / "config.json").read_text())
-    assert (config["strategy"], config["mixed_precision"], config["steps"]) == ("auto", False, 20)
+    assert (config["strategy"], config["mixed_precision"], config["steps"]) == ("auto", None, 20)
     assert images == 2  # the live grid and the throughput chart

@@ -22,6 +22,9 @@ examples:
   python -m deepdeconv.evaluate generated/ --real real_images/ --metrics fid,kid,pr
   python -m deepdeconv.evaluate generator.keras --real mnist --metrics fid
 
+  # a conditional run: also per-class accuracy and per-class FID (5,000 class-balanced images)
+  python -m deepdeconv.evaluate runs/00002-digits --metrics cfid --num-gen 10000 --per-class 5000
+
   # write reference statistics (TTUR / pytorch-fid .npz: mu, sigma) for later use
   python -m deepdeconv.evaluate --real cifar10 --save-stats cifar10_train.npz
 
@@ -30,7 +33,10 @@ Metrics: fid, is, kid, pr use the 2015-12-05 Inception graph, comparable with pa
 into $DEEPDECONV_CACHE or ~/.cache/deepdeconv). fid_keras, is_keras, ... use Keras InceptionV3
 (not comparable with papers). cfid, cis, ckid, cpr use a classifier trained on the real data.
 Generated images are quantised to uint8 exactly as saved PNGs would be. The result is printed
-as one JSON line and, for a run directory, appended to its metrics.jsonl.
+as one JSON line and, for a run directory, appended to its metrics.jsonl. For a conditional
+generator the record also holds "per_class": the accuracy of a classifier trained on the real
+labelled data on class-balanced samples (overall, per class, classes present) and per-class FID
+with the network of the first FID-type metric requested (their mean is the intra-class FID).
 """
 
 
@@ -51,6 +57,9 @@ def build_parser():
     p.add_argument("--num-real", type=int, metavar="N", help="use only the first N real images (default all)")
     p.add_argument("--seed", type=int, default=0, help="first latent seed (default 0)")
     p.add_argument("--checkpoint", metavar="CKPT", help='"best", "latest" or a checkpoint .npz (run directories)')
+    p.add_argument("--per-class", type=int, default=None, metavar="N",
+                   help="conditional generators: class-balanced images for per-class results "
+                        "(default: --num-gen, at most 10000; 0 turns them off)")
     p.add_argument("--no-ema", dest="ema", action="store_false", help="use the raw generator weights")
     p.add_argument("--resolution", type=int, help="image side for two folders (default: the first fake image's)")
     p.add_argument("--batch", type=int, default=100, help="images per network call (default 100)")
@@ -71,7 +80,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     for name, value, low in (("--num-gen", args.num_gen, 1), ("--num-real", args.num_real, 2),
                              ("--batch", args.batch, 1), ("--seed", args.seed, 0),
-                             ("--resolution", args.resolution, 1)):
+                             ("--resolution", args.resolution, 1), ("--per-class", args.per_class, 0)):
         if value is not None and value < low:
             raise UserError(f"{name} must be at least {low}, got {value}.")
     from deepdeconv.metrics import registry
@@ -81,7 +90,12 @@ def main(argv=None):
         metrics = registry.with_network(metrics, args.network)
     if args.fake is None:
         return _save_stats_only(args, metrics)
-    fake, run_dir, real_default, resolution, channels = _fake_stream(args)
+    from deepdeconv import remote
+
+    fake_url = args.fake if remote.is_url(args.fake) else None
+    if fake_url:
+        args.fake = str(remote.local_run_dir(fake_url, skip=("tensorboard", "samples"), progress=args.progress))
+    fake, run_dir, real_default, resolution, channels, model = _fake_stream(args)
     real = args.real or real_default
     if real is None and any(m.needs_real for m in metrics):
         raise UserError("Say what to compare with: --real FOLDER, a dataset name, or a statistics .npz.")
@@ -92,6 +106,8 @@ def main(argv=None):
     if args.save_stats:
         _write_stats(evaluator, args.save_stats, metrics)
     record = evaluator.evaluate(fake)
+    if model is not None:
+        _add_per_class(record, evaluator, *model, args)
     for text in record["warnings"]:
         print(f"warning: {text}", file=sys.stderr)
     print(json.dumps(record, sort_keys=True))
@@ -100,11 +116,16 @@ def main(argv=None):
         from deepdeconv.fileio import append_jsonl
 
         append_jsonl(run_dir / rundir.METRICS, dict(record, event="evaluate"))
+        if fake_url:
+            remote.upload_file(run_dir / rundir.METRICS, remote.join(fake_url, rundir.METRICS))
     return 0
 
 
 def _fake_stream(args):
-    """(stream, run dir or None, default real data, resolution, channels) for the FAKE argument."""
+    """(stream, run dir or None, default real data, resolution, channels, model) for FAKE.
+
+    `model` is (generator, class names) for a run or .keras file, None for a folder.
+    """
     from deepdeconv.metrics import sources
 
     path = Path(args.fake)
@@ -118,14 +139,32 @@ def _fake_stream(args):
         what = f"{path} ({args.checkpoint or 'exported'} {'EMA' if args.ema else 'raw'} generator)"
         num_classes = len(config.class_names) if config is not None and config.class_names else None
         stream = sources.generator_stream(generator, args.num_gen, args.seed, what, num_classes)
-        return stream, (path if is_run else None), (config.data if config else None), stream.resolution, stream.channels
+        class_names = tuple(config.class_names) if config is not None and config.class_names else ()
+        return (stream, (path if is_run else None), (config.data if config else None), stream.resolution,
+                stream.channels, (generator, class_names))
     if args.checkpoint or not args.ema:
         raise UserError("--checkpoint and --no-ema apply to a run directory or .keras generator, not a folder.")
     if not path.is_dir():
         raise UserError(f"{path} is neither a run directory, a .keras generator nor a folder of images.")
     resolution = args.resolution or sources.folder_resolution(path)
     stream = sources.data_stream(str(path), resolution, None, limit=args.num_gen)
-    return stream, None, None, resolution, stream.channels
+    return stream, None, None, resolution, stream.channels, None
+
+
+def _add_per_class(record, evaluator, generator, class_names, args):
+    """Adds "per_class" to the record of a conditional generator, or a warning saying why not."""
+    from deepdeconv.metrics.per_class import per_class_for_evaluator
+    from deepdeconv.sampling import is_conditional
+
+    num = min(args.num_gen, 10000) if args.per_class is None else args.per_class
+    if not is_conditional(generator) or num == 0:
+        return
+    source = getattr(evaluator.real, "source", None)
+    if source is None or not source.class_names:
+        record["warnings"].append("Per-class results need labelled real images (classes as subfolders, or "
+                                  "digits/mnist/...) as --real; skipped.")
+        return
+    record["per_class"] = per_class_for_evaluator(evaluator, generator, class_names, num, args.seed)
 
 
 def _write_stats(evaluator, path, metrics):

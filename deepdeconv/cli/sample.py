@@ -108,6 +108,7 @@ def main(argv=None):
     """
     args = build_parser().parse_args(argv)
     mode = _check_options(args)
+    args.source = _local_source(args, mode)
     if mode == "progress_gif":
         return _progress_gif(args)
     from deepdeconv import sampling
@@ -145,6 +146,20 @@ def _check_options(args):
     if args.grid_by_class and args.class_ is not None:
         raise UserError("--grid-by-class draws every class; drop --class.")
     return mode
+
+
+def _local_source(args, mode):
+    """`args.source`, or for a gs:// run a local copy of what this command reads."""
+    from deepdeconv import remote
+
+    if not remote.is_url(args.source):
+        return args.source
+    skip = {"tensorboard"} | ({"samples"} if mode != "progress_gif" else set())
+    if not args.checkpoint:
+        skip.add("checkpoints")
+    local = remote.local_run_dir(args.source, skip=tuple(skip))
+    print(f"reading {args.source} from a local copy: {local}", file=sys.stderr)
+    return str(local)
 
 
 def _load(args, seeds):

@@ -64,22 +64,13 @@ def build_parser():
             continue
         flag = "--" + field.name.replace("_", "-")
         kind = _option_type(hints[field.name])
-        text = f"{helps.get(field.name, '')} (default: {field.default})"
-        if kind is bool and field.default is not None:
+        text = f"{helps.get(field.name, '')} (default: {'auto' if field.default is None else field.default})"
+        if kind is bool:
+            # --flag / --no-flag; an Optional[bool] left out keeps its automatic default (None).
             group.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=text)
-        elif kind is bool:
-            group.add_argument(flag, type=_parse_bool, default=argparse.SUPPRESS, metavar="{true,false}", help=text)
         else:
             group.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=text)
     return parser
-
-
-def _parse_bool(text):
-    if text.lower() in ("1", "true", "yes", "on"):
-        return True
-    if text.lower() in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
 def _dry_run(config):
@@ -115,7 +106,8 @@ def main(argv=None):
         _dry_run(config)
         return 0
     run_dir = training.train(config, run_dir=args.resume, progress=not args.no_progress)
-    print(f"done: {run_dir}")
+    if run_dir is not None:  # None on a non-chief worker, which keeps no run directory
+        print(f"done: {run_dir}")
     return 0
 
 

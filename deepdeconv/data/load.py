@@ -1,6 +1,7 @@
 """`--data` -> ImageSource: the one place that knows how a data spec is spelled."""
 from pathlib import Path
 
+from deepdeconv import remote
 from deepdeconv.data.builtin import DATASETS, NAMES, load_builtin
 from deepdeconv.data.folder import load_folder
 from deepdeconv.data.source import ImageSource
@@ -12,7 +13,8 @@ def load_source(spec: str, resolution: int, channels=None, cache_dir=None) -> Im
 
     Args:
         spec: one of
-            - a folder of images (searched recursively; see `deepdeconv.data.folder`);
+            - a folder of images (searched recursively; see `deepdeconv.data.folder`), local
+              or a gs:// URL (downloaded once into the user cache);
             - `digits`, `mnist`, `fashion_mnist`, `cifar10` (see `deepdeconv.data.builtin`);
             - `NAME:PATH` for a Keras data set read from a local file or folder.
             A built-in name wins over a folder of the same name: write `./mnist` for the folder.
@@ -34,6 +36,11 @@ def load_source(spec: str, resolution: int, channels=None, cache_dir=None) -> Im
     name, colon, rest = spec.partition(":")
     if colon and name in DATASETS and rest:
         return load_builtin(name, resolution, channels, cache_dir, local_path=rest)
+    if remote.is_url(spec):
+        if not remote.remote_files(spec):
+            raise UserError(f"--data {spec}: no such folder, or it holds no files.")
+        local = remote.download_tree(spec, remote.staging_dir(spec) / remote.basename(spec))
+        return load_folder(local, resolution, channels, cache_dir)
     path = Path(spec).expanduser()
     if path.is_dir():
         return load_folder(path, resolution, channels, cache_dir)

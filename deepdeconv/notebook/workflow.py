@@ -88,13 +88,14 @@ def hardware(tpu=""):
 def execution_options(kind):
     """TrainConfig options that suit the hardware without changing what is trained.
 
-    GPUs and TPUs get mixed precision (float16 / bfloat16 arithmetic, float32 weights); XLA
-    is left to `--jit`'s default (on for both); TPUs also run several steps per call.
+    GPUs and TPUs get mixed precision (float16 / bfloat16 arithmetic, float32 weights); a
+    CPU keeps the automatic default (bfloat16 when it has the instructions). XLA is left to
+    `--jit`'s default (on for GPU and TPU); TPUs also run several steps per call.
 
     Args:
         kind: "cpu", "gpu" or "tpu" (see `hardware`).
     """
     if kind not in ("cpu", "gpu", "tpu"):
         raise UserError(f"The hardware kind must be cpu, gpu or tpu, got {kind!r}.")
-    return {"strategy": "auto", "mixed_precision": kind != "cpu",
+    return {"strategy": "auto", "mixed_precision": None if kind == "cpu" else True,
             "steps_per_execution": TPU_STEPS_PER_EXECUTION if kind == "tpu" else 1}

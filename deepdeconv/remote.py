@@ -1,0 +1,213 @@
+"""gs:// (any `tf.io.gfile` URL) for --data, --outdir and run directories, staged on local disk.
+
+A run directory on a bucket is written locally first and mirrored file by file: local disk
+gives what the rest of deepdeconv relies on (atomic renames, appends to log.jsonl, `np.load`
+of a checkpoint), and a cloud object appears whole or not at all, so a copy is as safe as the
+local rename it follows. Remote data folders are downloaded once into the user cache and
+decoded from there, which is also what a TPU VM's host-side input pipeline wants.
+"""
+import hashlib
+import os
+import re
+from pathlib import Path
+
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from deepdeconv.errors import UserError
+from deepdeconv.metrics.cache import cache_dir
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def is_url(path):
+    """True for `gs://bucket/x` and other `scheme://` paths that `tf.io.gfile` opens."""
+    return bool(_URL.match(str(path)))
+
+
+def join(url, *parts):
+    """`url/part/...` without doubling slashes (pathlib would collapse `gs://` to `gs:/`)."""
+    return "/".join([str(url).rstrip("/"), *[str(p).strip("/") for p in parts]])
+
+
+def basename(url):
+    """The last component of a URL: `gs://b/data/cats/` -> `cats`."""
+    return str(url).rstrip("/").rsplit("/", 1)[-1]
+
+
+def staging_dir(url, *parts):
+    """The local folder that stands in for `url` (stable, so a later resume finds it)."""
+    key = hashlib.sha256(str(url).rstrip("/").encode()).hexdigest()[:12]
+    return cache_dir("remote", f"{_safe(basename(url))}-{key}", *parts)
+
+
+def _safe(name):
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "root"
+
+
+def _gfile(what, url, fn, *args):
+    """Calls a tf.io.gfile function, turning its errors into one sentence naming `url`."""
+    try:
+        return fn(*args)
+    except tf.errors.OpError as e:
+        reason = e.message.strip().splitlines()[0] if e.message else type(e).__name__
+        reason = re.sub(r"\s*\(file: .*\)$", "", reason)  # TensorFlow repeats the path
+        raise UserError(f"Cannot {what} {url} ({reason}).") from None
+
+
+def exists(url):
+    """Whether `url` exists (UserError when its file system cannot be reached)."""
+    return bool(_gfile("reach", url, tf.io.gfile.exists, url))
+
+
+def remote_files(url):
+    """{relative path: size} of every file under `url`."""
+    if not _gfile("list", url, tf.io.gfile.isdir, url):
+        return {}
+    found = {}
+    for folder, _, files in _gfile("list", url, lambda: list(tf.io.gfile.walk(url))):
+        rel_folder = str(folder)[len(str(url).rstrip("/")):].strip("/")
+        for name in files:
+            rel = f"{rel_folder}/{name}" if rel_folder else name
+            found[rel] = _gfile("read", join(folder, name), tf.io.gfile.stat, join(folder, name)).length
+    return found
+
+
+def download_tree(url, local, skip=(), progress=True):
+    """Makes the folder `local` a copy of the remote folder `url`.
+
+    Files already there with the remote size are kept (a resumed run re-downloads only what
+    grew, such as log.jsonl); local files the remote folder no longer has are deleted, so a
+    stale checkpoint left from an earlier session cannot be mistaken for the newest.
+
+    Args:
+        url: remote folder.
+        local: local folder (created).
+        skip: top-level subfolder names not to download.
+        progress: show a progress bar.
+
+    Returns:
+        `local` as a Path.
+    """
+    local = Path(local)
+    files = {rel: size for rel, size in remote_files(url).items() if rel.split("/", 1)[0] not in skip}
+    todo = [rel for rel, size in sorted(files.items())
+            if not ((local / rel).is_file() and (local / rel).stat().st_size == size)]
+    for rel in tqdm(todo, desc=f"Downloading {basename(url)}", unit="file", disable=not progress or not todo):
+        target = local / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.part")
+        _gfile("download", join(url, rel), tf.io.gfile.copy, join(url, rel), str(partial), True)
+        os.replace(partial, target)
+    if local.is_dir():
+        for path in list(local.rglob("*")):
+            rel = path.relative_to(local).as_posix()
+            if path.is_file() and rel not in files and rel.split("/", 1)[0] not in skip:
+                path.unlink()
+    return local
+
+
+def next_run_name(url, name):
+    """The next numbered run folder name under the remote output folder `url` (`00003-name`)."""
+    safe = _safe(name) if name else "run"
+    taken = []
+    if _gfile("list", url, tf.io.gfile.isdir, url):
+        taken = [int(n[:5]) for n in _gfile("list", url, tf.io.gfile.listdir, url) if re.match(r"^\d{5}-", n)]
+    return f"{max(taken, default=-1) + 1:05d}-{safe}"
+
+
+def create_remote_run(outdir_url, name):
+    """Claims the next numbered run folder under `outdir_url` and its local staging folder.
+
+    Returns:
+        (run URL, local staging Path), the latter created empty.
+    """
+    import shutil
+
+    url = join(outdir_url, next_run_name(outdir_url, name))
+    _gfile("create", url, tf.io.gfile.makedirs, url)
+    local = staging_dir(url)
+    shutil.rmtree(local, ignore_errors=True)  # left by an earlier run of that name that was deleted remotely
+    local.mkdir(parents=True)
+    return url, local
+
+
+class Mirror:
+    """Keeps a remote folder equal to a local one by copying what changed since the last sync.
+
+    Files deleted locally (old checkpoints) are deleted remotely too. Temporary files of
+    atomic writes (dot-prefixed) are never copied.
+
+    Args:
+        local: the local folder that is written to.
+        url: the remote folder it is mirrored to.
+    """
+
+    def __init__(self, local, url):
+        self.local = Path(local)
+        self.url = str(url).rstrip("/")
+        self._sent = {}  # relative path -> (size, mtime_ns) at the last copy
+
+    def sync(self):
+        """Copies new and changed files, deletes remote copies of removed ones."""
+        current = {}
+        for folder, dirs, files in os.walk(self.local):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            for name in files:
+                if name.startswith("."):
+                    continue
+                path = Path(folder) / name
+                stat = path.stat()
+                current[path.relative_to(self.local).as_posix()] = (stat.st_size, stat.st_mtime_ns)
+        for rel, signature in sorted(current.items()):
+            if self._sent.get(rel) != signature:
+                upload_file(self.local / rel, join(self.url, rel))
+                self._sent[rel] = signature
+        for rel in sorted(set(self._sent) - set(current)):
+            target = join(self.url, rel)
+            if tf.io.gfile.exists(target):
+                _gfile("delete", target, tf.io.gfile.remove, target)
+            del self._sent[rel]
+
+    def mark_synced(self):
+        """Records the local files as already present remotely (after a download)."""
+        for path in self.local.rglob("*"):
+            if path.is_file() and not path.name.startswith("."):
+                stat = path.stat()
+                self._sent[path.relative_to(self.local).as_posix()] = (stat.st_size, stat.st_mtime_ns)
+
+
+def local_run_dir(run, skip=(), progress=True):
+    """A local copy of run directory `run` when it is a URL (downloaded), else `run` itself.
+
+    Args:
+        run: a local path or a URL of a run directory (or of a `.keras` generator file).
+        skip: top-level subfolders not to download (samples/, tensorboard/ for sampling).
+        progress: show a progress bar.
+    """
+    if not is_url(run):
+        return Path(run)
+    if not exists(run):
+        raise UserError(f"{run} does not exist.")
+    if str(run).endswith(".keras"):
+        local = staging_dir(run) / basename(run)
+        local.parent.mkdir(parents=True, exist_ok=True)
+        _gfile("download", run, tf.io.gfile.copy, str(run), str(local), True)
+        return local
+    return download_tree(run, staging_dir(run), skip=skip, progress=progress)
+
+
+def upload_file(local, url):
+    """Copies one local file to `url`, replacing it whole.
+
+    The copy goes to a temporary name first and is renamed over the target, so a reader
+    never sees a half-copied file and a file system whose writes do not truncate (TF's
+    in-memory one) still ends up with exactly the new contents.
+    """
+    folder, name = str(url).rsplit("/", 1)
+    partial = join(folder, f".{name}.part")
+    _gfile("write", url, tf.io.gfile.makedirs, folder)
+    if tf.io.gfile.exists(partial):
+        tf.io.gfile.remove(partial)
+    _gfile("write", url, tf.io.gfile.copy, str(local), partial, True)
+    _gfile("write", url, tf.io.gfile.rename, partial, str(url), True)
