@@ -137,3 +137,21 @@ def test_missing_gs_data_folder_is_refused_in_one_sentence(bucket):
 
     with pytest.raises(UserError, match=r"^--data ram://.*/missing: no such folder, or it holds no files\.$"):
         train.main(["--data", f"{bucket}/missing", "--outdir", f"{bucket}/runs", "--steps", "1", *TINY])
+
+
+def test_ctrl_c_on_a_gs_run_still_delivers_the_interrupted_checkpoint(bucket, tmp_path, monkeypatch):
+    from deepdeconv import training
+    from deepdeconv.callbacks import Progress
+    from helpers import tiny_config
+
+    def interrupt_at_step_3(self, batch, logs=None):
+        if self.current_step() == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Progress, "on_train_batch_end", interrupt_at_step_3)
+    config = tiny_config(f"{bucket}/runs", steps=10, checkpoint_every=100, sample_every=100, log_every=100)
+    with pytest.raises(KeyboardInterrupt):
+        training.train(config, progress=False)
+    files = remote.remote_files(f"{bucket}/runs/00000-digits")
+    assert "checkpoints/ckpt-000000003.npz" in files and rundir.CONFIG in files
+    assert not [name for name in files if name.rsplit("/", 1)[-1].startswith(".")]  # no temporaries
