@@ -302,7 +302,7 @@ def _labelled_centres_folder(root, per_class=10):
     return root
 
 
-def _evaluate_stub_generator(tmp_path, monkeypatch, capsys, real):
+def _evaluate_stub_generator(tmp_path, monkeypatch, capsys, real, metrics="cfid"):
     from deepdeconv.cli import evaluate
     from deepdeconv.metrics import classifier
 
@@ -310,7 +310,7 @@ def _evaluate_stub_generator(tmp_path, monkeypatch, capsys, real):
     monkeypatch.setattr(classifier, "classifier_for", lambda *args, **kwargs: _StubClassifier())
     path = tmp_path / "generator.keras"
     _stub_generator().save(path)
-    assert evaluate.main([str(path), "--real", str(real), "--metrics", "cfid", "--num-gen", "30",
+    assert evaluate.main([str(path), "--real", str(real), "--metrics", metrics, "--num-gen", "30",
                           "--per-class", "60", "--no-progress"]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     return json.loads(lines[-1])
@@ -334,3 +334,11 @@ def test_evaluate_command_warns_that_per_class_results_need_labelled_real_images
     record = _evaluate_stub_generator(tmp_path, monkeypatch, capsys, real)
     assert "per_class" not in record
     assert any("Per-class results need labelled real images" in text for text in record["warnings"])
+
+
+def test_evaluate_command_reports_per_class_accuracy_without_real_image_metrics(tmp_path, monkeypatch, capsys):
+    record = _evaluate_stub_generator(tmp_path, monkeypatch, capsys, _labelled_centres_folder(tmp_path / "real"),
+                                      metrics="cis")
+    per_class = record["per_class"]
+    assert per_class["accuracy"] == pytest.approx(2 / 3) and per_class["classes_present"] == 2
+    assert "intra_cfid" not in per_class and set(per_class["per_class"]["zero"]) == {"accuracy"}

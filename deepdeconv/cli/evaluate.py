@@ -160,11 +160,16 @@ def _add_per_class(record, evaluator, generator, class_names, args):
     if not is_conditional(generator) or num == 0:
         return
     source = getattr(evaluator.real, "source", None)
-    if source is None or not source.class_names:
+    # Without metrics that read real images there is no source yet: the classifier, trained
+    # on --real, then finds out whether it has labels.
+    if not evaluator.classifier_data or (source is not None and not source.class_names):
         record["warnings"].append("Per-class results need labelled real images (classes as subfolders, or "
                                   "digits/mnist/...) as --real; skipped.")
         return
-    record["per_class"] = per_class_for_evaluator(evaluator, generator, class_names, num, args.seed)
+    try:
+        record["per_class"] = per_class_for_evaluator(evaluator, generator, class_names, num, args.seed)
+    except UserError as e:  # unlabelled or other classes: the metrics above still stand
+        record["warnings"].append(f"Per-class results skipped: {e}")
 
 
 def _write_stats(evaluator, path, metrics):
