@@ -15,6 +15,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from deepdeconv import remote
 from deepdeconv.config import STRATEGIES
 from deepdeconv.errors import UserError
 
@@ -56,8 +57,9 @@ def resolve_strategy_name(name="auto", tpu=""):
     """The concrete strategy `--strategy auto` stands for on this machine.
 
     auto picks, in order: tpu when a TPU is configured (`--tpu`, TPU_NAME, COLAB_TPU_ADDR or
-    /dev/accel0 on this host; use `--strategy tpu` on TPUs that show none of these); multiworker when TF_CONFIG names more than one worker (each
-    worker would otherwise train alone and write its own run); mirrored when more than one
+    /dev/accel0 on this host; use `--strategy tpu` on TPUs that show none of these);
+    multiworker when TF_CONFIG names more than one worker (each worker would otherwise train
+    alone and write its own run); mirrored when more than one
     GPU is visible; else default (one device).
     """
     if name not in STRATEGIES:
@@ -147,7 +149,7 @@ def output_dir(strategy, run_dir, outdir):
         yield Path(run_dir)
         return
     resolver = strategy.cluster_resolver
-    local = "://" not in str(outdir)  # a gs:// run is staged locally: scratch goes to the temp dir
+    local = not remote.is_url(outdir)  # a gs:// run is staged locally: scratch goes to the temp dir
     if local:
         Path(outdir).mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{resolver.task_type}-{resolver.task_id}-", dir=outdir if local else None))

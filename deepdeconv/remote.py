@@ -9,6 +9,7 @@ decoded from there, which is also what a TPU VM's host-side input pipeline wants
 import hashlib
 import os
 import re
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -102,7 +103,11 @@ def download_tree(url, local, skip=(), progress=True):
         `local` as a Path.
     """
     local = Path(local)
-    files = {rel: size for rel, size in remote_files(url).items() if rel.split("/", 1)[0] not in skip}
+
+    def kept(rel):
+        return rel.split("/", 1)[0] not in skip
+
+    files = {rel: size for rel, size in remote_files(url).items() if kept(rel)}
     todo = [rel for rel, size in sorted(files.items())
             if not ((local / rel).is_file() and (local / rel).stat().st_size == size)]
 
@@ -117,7 +122,7 @@ def download_tree(url, local, skip=(), progress=True):
     if local.is_dir():
         for path in list(local.rglob("*")):
             rel = path.relative_to(local).as_posix()
-            if path.is_file() and rel not in files and rel.split("/", 1)[0] not in skip:
+            if path.is_file() and rel not in files and kept(rel):
                 path.unlink()
     return local
 
@@ -137,8 +142,6 @@ def create_remote_run(outdir_url, name):
     Returns:
         (run URL, local staging Path), the latter created empty.
     """
-    import shutil
-
     url = join(outdir_url, next_run_name(outdir_url, name))
     _gfile("create", url, tf.io.gfile.makedirs, url)
     local = staging_dir(url)
@@ -163,17 +166,21 @@ class Mirror:
         self.url = str(url).rstrip("/")
         self._sent = {}  # relative path -> (size, mtime_ns) at the last copy
 
-    def sync(self):
-        """Copies new and changed files, deletes remote copies of removed ones."""
-        current = {}
+    def _local_files(self):
+        """{relative path: (size, mtime_ns)} of the local files, temporaries left out."""
+        found = {}
         for folder, dirs, files in os.walk(self.local):
             dirs[:] = [d for d in dirs if not d.startswith(".")]
             for name in files:
-                if name.startswith("."):
-                    continue
-                path = Path(folder) / name
-                stat = path.stat()
-                current[path.relative_to(self.local).as_posix()] = (stat.st_size, stat.st_mtime_ns)
+                if not name.startswith("."):
+                    path = Path(folder) / name
+                    stat = path.stat()
+                    found[path.relative_to(self.local).as_posix()] = (stat.st_size, stat.st_mtime_ns)
+        return found
+
+    def sync(self):
+        """Copies new and changed files, deletes remote copies of removed ones."""
+        current = self._local_files()
         for rel, signature in sorted(current.items()):
             if self._sent.get(rel) != signature:
                 upload_file(self.local / rel, join(self.url, rel))
@@ -186,10 +193,7 @@ class Mirror:
 
     def mark_synced(self):
         """Records the local files as already present remotely (after a download)."""
-        for path in self.local.rglob("*"):
-            if path.is_file() and not path.name.startswith("."):
-                stat = path.stat()
-                self._sent[path.relative_to(self.local).as_posix()] = (stat.st_size, stat.st_mtime_ns)
+        self._sent = self._local_files()
 
 
 def local_run_dir(run, skip=(), progress=True):

@@ -124,7 +124,8 @@ def train(config, run_dir=None, progress=True):
     check_batch(config.batch, strategy)
     # Data too large for memory is decoded once into a cache under the output folder, where
     # later runs on the same files find it.
-    cache = remote.staging_dir(config.outdir, ".cache") if remote.is_url(config.outdir) else Path(config.outdir) / ".cache"
+    outdir = remote.staging_dir(config.outdir) if remote.is_url(config.outdir) else Path(config.outdir)
+    cache = outdir / ".cache"
     source = load_source(config.data, config.resolution, config.channels, cache_dir=cache)
     config = resolve_config(config, source)
     url = None  # the run's remote home, when it has one

@@ -306,7 +306,6 @@ def _evaluate_stub_generator(tmp_path, monkeypatch, capsys, real, metrics="cfid"
     from deepdeconv.cli import evaluate
     from deepdeconv.metrics import classifier
 
-    monkeypatch.setenv("DEEPDECONV_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(classifier, "classifier_for", lambda *args, **kwargs: _StubClassifier())
     path = tmp_path / "generator.keras"
     _stub_generator().save(path)
@@ -316,6 +315,7 @@ def _evaluate_stub_generator(tmp_path, monkeypatch, capsys, real, metrics="cfid"
     return json.loads(lines[-1])
 
 
+@pytest.mark.usefixtures("isolated_cache")
 def test_evaluate_command_reports_per_class_accuracy_and_fid_of_a_conditional_generator(tmp_path, monkeypatch,
                                                                                          capsys):
     record = _evaluate_stub_generator(tmp_path, monkeypatch, capsys, _labelled_centres_folder(tmp_path / "real"))
@@ -326,6 +326,7 @@ def test_evaluate_command_reports_per_class_accuracy_and_fid_of_a_conditional_ge
     assert per_class["per_class"]["two"]["cfid"] > per_class["per_class"]["one"]["cfid"]
 
 
+@pytest.mark.usefixtures("isolated_cache")
 def test_evaluate_command_warns_that_per_class_results_need_labelled_real_images(tmp_path, monkeypatch, capsys):
     real = tmp_path / "flat"
     for path in _labelled_centres_folder(tmp_path / "real").rglob("*.png"):
@@ -336,6 +337,7 @@ def test_evaluate_command_warns_that_per_class_results_need_labelled_real_images
     assert any("Per-class results need labelled real images" in text for text in record["warnings"])
 
 
+@pytest.mark.usefixtures("isolated_cache")
 def test_evaluate_command_reports_per_class_accuracy_without_real_image_metrics(tmp_path, monkeypatch, capsys):
     record = _evaluate_stub_generator(tmp_path, monkeypatch, capsys, _labelled_centres_folder(tmp_path / "real"),
                                       metrics="cis")

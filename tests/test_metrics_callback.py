@@ -13,9 +13,7 @@ from deepdeconv.data import ImageSource
 from test_metrics_inception import write_fake_inception_graph
 
 
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("DEEPDECONV_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("isolated_cache")
 
 
 class _ToyGAN(keras.Model):

@@ -7,9 +7,7 @@ from deepdeconv.metrics import classifier
 from deepdeconv.metrics.cache import source_key
 
 
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("DEEPDECONV_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("isolated_cache")
 
 
 def _labelled_folder(root):

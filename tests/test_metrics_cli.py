@@ -16,9 +16,7 @@ from deepdeconv.errors import UserError
 from test_metrics_inception import write_fake_inception_graph
 
 
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("DEEPDECONV_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("isolated_cache")
 
 
 @pytest.fixture(scope="module")

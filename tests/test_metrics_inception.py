@@ -72,8 +72,7 @@ def fake_graph(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("DEEPDECONV_CACHE", str(tmp_path / "cache"))
+def _no_local_graph(isolated_cache, monkeypatch):
     monkeypatch.delenv(inception.ENV_VAR, raising=False)
 
 

@@ -20,9 +20,7 @@ TINY = ["--width", "0.125", "--z-dim", "16", "--batch", "4", "--sample-every", "
         "--keep-checkpoints", "1", "--log-every", "1", "--grid-size", "4", "--no-progress"]
 
 
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("DEEPDECONV_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("isolated_cache")
 
 
 @pytest.fixture
