@@ -108,6 +108,12 @@ def restore_checkpoint(gan, path):
     return int(gan.step.numpy())
 
 
+def _field(config, dotted):
+    for name in dotted.split("."):
+        config = getattr(config, name)
+    return config
+
+
 def check_compatible(saved, requested, source):
     """Refuses to continue a run whose architecture options differ from `requested`.
 
@@ -116,7 +122,7 @@ def check_compatible(saved, requested, source):
         source: the file to name in the error.
     """
     for field in ARCHITECTURE_FIELDS:
-        a, b = getattr(saved, field), getattr(requested, field)
+        a, b = _field(saved, field), _field(requested, field)
         if a != b:
             raise UserError(f"{source} was trained with {field}={a!r}, which cannot change on resume "
                             f"(requested {b!r}).")

@@ -1,20 +1,137 @@
 """The training configuration: one frozen dataclass, the only place defaults live.
 
 Every run directory stores it as `config.json`; `TrainConfig.from_json` on that file is
-enough to resume or reproduce the run.
+enough to resume or reproduce the run. Each field's `--help` text is its `metadata["help"]`.
+Options that only restoration tasks use live in the nested `RestoreConfig`; options whose best
+value differs between the GAN and restoration (`batch`, `kimg`, `width`, `g_lr`, `beta1`) default
+to None and are resolved for the task when the config is built, so `config.json` always holds
+the value that was used.
 """
 import dataclasses
 import json
+import typing
 from pathlib import Path
 from typing import Optional
 
 from deepdeconv.errors import UserError
 
+TASKS = ("gan", "denoise", "deblur", "sr", "inpaint", "jpeg")
 LOSSES = ("nsgan", "hinge", "wgan-gp", "lsgan")
 D_NORMS = ("auto", "none", "batch", "spectral")
 AUGMENTS = ("translation", "cutout", "color")
 RESOLUTIONS = (32, 64, 128, 256)
 STRATEGIES = ("auto", "default", "mirrored", "multiworker", "tpu")
+NOISE_KINDS = ("gaussian", "poisson", "mixed")
+BLUR_KINDS = ("gaussian", "motion", "mixed")
+MASK_KINDS = ("box", "free", "mixed")
+UPSAMPLES = ("subpixel", "transpose")
+PIXEL_LOSSES = ("mse", "l1", "charbonnier", "ssim", "msssim")
+SCALES = (2, 3, 4)
+
+
+def _opt(default, help_text):
+    """A dataclass field whose --help text travels with it."""
+    if isinstance(default, (list, dict, set)):
+        raise TypeError("mutable defaults are not allowed in a frozen config")
+    return dataclasses.field(default=default, metadata={"help": help_text})
+
+
+def parse_range(text, option, low=0.0, high=float("inf")):
+    """Parses "25" or "0-55" into (lo, hi) floats; UserError naming `option` when malformed.
+
+    Args:
+        text: a number or two numbers joined by "-".
+        option: the command-line flag to name in the error.
+        low, high: the allowed interval.
+
+    Returns:
+        (lo, hi) with lo <= hi; equal for a single number.
+    """
+    parts = str(text).split("-")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2) or not all(low <= v <= high for v in values) or values[0] > values[-1]:
+        raise UserError(f"{option} must be a number or a range lo-hi within [{low:g}, {high:g}], got {text!r}.")
+    return values[0], values[-1]
+
+
+@dataclasses.dataclass(frozen=True)
+class RestoreConfig:
+    """Options of the restoration tasks (denoise, deblur, sr, inpaint, jpeg).
+
+    Degradations are drawn on the fly from clean patches; a range "lo-hi" trains one blind
+    model for every level in it.
+    """
+
+    noise: str = _opt("25", "denoise: Gaussian noise sigma on the 0..255 scale, or a range lo-hi (blind)")
+    noise_kind: str = _opt("gaussian", "denoise: gaussian, poisson (signal-dependent) or mixed")
+    blur: str = _opt("1.6", "deblur: Gaussian PSF sigma in pixels, or a range lo-hi")
+    blur_kind: str = _opt("gaussian", "deblur: gaussian, motion (line kernels) or mixed")
+    blur_noise: float = _opt(2.0, "deblur: noise sigma (0..255) added after blurring, as a camera would")
+    scale: int = _opt(2, "sr: upscaling factor, 2, 3 or 4")
+    jpeg_quality: str = _opt("10-50", "jpeg: JPEG quality of the input, or a range lo-hi")
+    mask: str = _opt("mixed", "inpaint: box, free (brush strokes) or mixed masks")
+    patch: int = _opt(64, "side of the clean training patches, in pixels (of the output for sr)")
+    depth: int = _opt(2, "restorer: number of stride-2 downsamplings in the encoder")
+    upsample: str = _opt("subpixel", "sr: how the restorer upsamples: subpixel (depth_to_space) or transpose")
+    pixel_loss: str = _opt("l1", "restoration loss: a term or a weighted sum, e.g. mse, l1, charbonnier, "
+                                 "ssim, msssim, or l1+0.2*ssim")
+    adversarial: float = _opt(0.0, "weight of a GAN loss from the discriminator (SRGAN-style); 0 = off")
+    val: str = _opt("", "folder of held-out validation images; empty = a fixed slice of --data")
+    val_count: int = _opt(4, "held-out images restored whole at each validation")
+    val_every: int = _opt(500, "steps between validations (PSNR/SSIM, image strips, best checkpoint)")
+
+    def pixel_loss_terms(self) -> tuple:
+        """The pixel loss as ((name, weight), ...); UserError for an unknown term."""
+        terms = []
+        for part in self.pixel_loss.replace(" ", "").split("+"):
+            weight, _, name = part.rpartition("*")
+            try:
+                w = float(weight) if weight else 1.0
+            except ValueError:
+                w = -1.0
+            if name not in PIXEL_LOSSES or w <= 0:
+                raise UserError(f"--pixel-loss term {part!r} is not one of {', '.join(PIXEL_LOSSES)} with an "
+                                "optional positive weight (e.g. l1+0.2*ssim).")
+            terms.append((name, w))
+        return tuple(terms)
+
+    def validate(self, task) -> "RestoreConfig":
+        """Checks every option; raises UserError naming the first bad one. Returns self."""
+        def need(ok, message):
+            if not ok:
+                raise UserError(message)
+
+        parse_range(self.noise, "--noise", 0, 255)
+        parse_range(self.blur, "--blur", 0.1, 20)
+        lo, hi = parse_range(self.jpeg_quality, "--jpeg-quality", 1, 100)
+        need(lo == int(lo) and hi == int(hi), f"--jpeg-quality must be whole numbers, got {self.jpeg_quality!r}.")
+        need(self.noise_kind in NOISE_KINDS, f"--noise-kind must be one of {', '.join(NOISE_KINDS)}, "
+                                             f"got {self.noise_kind!r}.")
+        need(self.blur_kind in BLUR_KINDS, f"--blur-kind must be one of {', '.join(BLUR_KINDS)}, got {self.blur_kind!r}.")
+        need(0 <= self.blur_noise <= 255, f"--blur-noise must lie in [0, 255], got {self.blur_noise}.")
+        need(self.scale in SCALES, f"--scale must be one of {', '.join(map(str, SCALES))}, got {self.scale}.")
+        need(self.mask in MASK_KINDS, f"--mask must be one of {', '.join(MASK_KINDS)}, got {self.mask!r}.")
+        multiple = 2 ** self.depth * (self.scale if task == "sr" else 1)
+        need(self.patch >= 16 and self.patch % multiple == 0,
+             f"--patch must be at least 16 and a multiple of {multiple} (2**depth"
+             f"{' x scale' if task == 'sr' else ''}), got {self.patch}.")
+        need(0 <= self.depth <= 5, f"--depth must lie in 0..5, got {self.depth}.")
+        need(self.upsample in UPSAMPLES, f"--upsample must be one of {', '.join(UPSAMPLES)}, got {self.upsample!r}.")
+        self.pixel_loss_terms()
+        need(self.adversarial >= 0, f"--adversarial must be non-negative, got {self.adversarial}.")
+        need(self.val_count >= 1, f"--val-count must be at least 1, got {self.val_count}.")
+        need(self.val_every >= 1, f"--val-every must be at least 1, got {self.val_every}.")
+        return self
+
+
+# Defaults that differ by task; None in TrainConfig means "this task's value".
+_TASK_DEFAULTS = {
+    "gan": dict(batch=64, kimg=200.0, width=0.5, g_lr=2e-4, beta1=0.5),
+    "restore": dict(batch=16, kimg=100.0, width=1.0, g_lr=1e-3, beta1=0.9),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,58 +142,85 @@ class TrainConfig:
     minutes; they scale to CIFAR/CelebA on a GPU by raising `steps`/`kimg` and `resolution`.
     """
 
-    # --- data -------------------------------------------------------------------------
-    data: str = "digits"  # folder path, or one of: digits, mnist, fashion_mnist, cifar10
-    resolution: int = 32  # output side in pixels; 32, 64, 128 or 256
-    channels: Optional[int] = None  # None: 1 if every image is grayscale, else 3
-    conditional: bool = False  # train a class-conditional GAN from the data's labels
-    class_names: tuple = ()  # filled in at run start from the data; saved for sampling
+    # --- task and data ------------------------------------------------------------------
+    task: str = _opt("gan", "gan (generate images), or restore them: denoise, deblur, sr, inpaint, jpeg")
+    data: str = _opt("", "folder path, or one of: digits, mnist, fashion_mnist, cifar10 (gan), photos "
+                         "(restoration); empty = digits for gan, photos for restoration")
+    resolution: int = _opt(32, 'output side in pixels; 32, 64, 128 or 256')
+    channels: Optional[int] = _opt(None, 'None: 1 if every image is grayscale, else 3')
+    conditional: bool = _opt(False, "train a class-conditional GAN from the data's labels")
+    class_names: tuple = _opt((), 'filled in at run start from the data; saved for sampling')
 
     # --- models -----------------------------------------------------------------------
-    z_dim: int = 128  # latent size; 100-128 is the DCGAN/SNGAN convention
-    width: float = 0.5  # scales every layer's channels; 0.5 is fastest per CPU-minute, 1-2 suit a GPU
+    z_dim: int = _opt(128, 'latent size; 100-128 is the DCGAN/SNGAN convention')
+    width: Optional[float] = _opt(None, "scales every layer's channels; auto: 0.5 for gan (fastest per "
+                                        "CPU-minute; 1-2 suit a GPU), 1.0 (32 base channels) for restoration")
     # auto = batch (DCGAN; best in short runs), but none for wgan-gp, whose per-sample penalty
     # batch norm breaks, and spectral for hinge (the SNGAN recipe).
-    d_norm: str = "auto"  # discriminator normalisation: auto, none, batch or spectral
+    d_norm: str = _opt("auto", 'discriminator normalisation: auto, none, batch or spectral')
 
     # --- optimisation -----------------------------------------------------------------
-    batch: int = 64  # global batch; DCGAN paper value, trains faster per CPU-second than 256
-    g_lr: float = 2e-4  # DCGAN paper: Adam 2e-4, beta1 0.5
-    d_lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    loss: str = "nsgan"  # nsgan, hinge, wgan-gp or lsgan
-    d_steps: int = 1  # discriminator updates per generator update
-    gp_weight: float = 10.0  # WGAN-GP penalty weight (Gulrajani et al. 2017)
-    r1_gamma: float = 0.0  # R1 penalty weight on real data (Mescheder et al. 2018); 0 = off
-    augment: str = "none"  # DiffAugment policy (translation,cutout,color) or none; helps long runs on small data
-    ema: bool = True  # keep an exponential moving average of the generator for sampling
-    ema_decay: float = 0.999  # per-step decay of the generator average (half-life ~700 steps)
-    ema_rampup: float = 0.05  # caps the half-life at this fraction of steps so far; 0 = no cap
+    batch: Optional[int] = _opt(None, "global batch; auto: 64 for gan (DCGAN paper value, faster per "
+                                      "CPU-second than 256), 16 patches for restoration")
+    g_lr: Optional[float] = _opt(None, "Adam learning rate of the generator or restorer; auto: 2e-4 for gan "
+                                       "(DCGAN paper), 1e-3 for restoration")
+    d_lr: float = _opt(2e-4, "Adam learning rate of the discriminator")
+    beta1: Optional[float] = _opt(None, "Adam beta1; auto: 0.5 for gan (DCGAN paper), 0.9 for restoration")
+    beta2: float = _opt(0.999, "Adam beta2")
+    loss: str = _opt("nsgan", 'nsgan, hinge, wgan-gp or lsgan')
+    d_steps: int = _opt(1, 'discriminator updates per generator update')
+    gp_weight: float = _opt(10.0, 'WGAN-GP penalty weight (Gulrajani et al. 2017)')
+    r1_gamma: float = _opt(0.0, 'R1 penalty weight on real data (Mescheder et al. 2018); 0 = off')
+    augment: str = _opt("none", 'DiffAugment policy (translation,cutout,color) or none; helps long runs on small data')
+    ema: bool = _opt(True, 'keep an exponential moving average of the generator for sampling')
+    ema_decay: float = _opt(0.999, 'per-step decay of the generator average (half-life ~700 steps)')
+    ema_rampup: float = _opt(0.05, 'caps the half-life at this fraction of steps so far; 0 = no cap')
 
     # --- duration and output ------------------------------------------------------------
-    steps: Optional[int] = None  # generator steps; if None, derived from kimg
-    kimg: float = 200.0  # thousands of real images shown, when steps is None (~8 CPU-minutes at 32px)
-    seed: int = 0  # seeds data order, latents and augmentation: runs are reproducible
-    outdir: str = "runs"  # parent of the numbered run directories
-    name: str = ""  # run directory suffix; defaults to the data's name
-    sample_every: int = 500  # steps between sample grids
-    checkpoint_every: int = 1000  # steps between checkpoints
-    keep_checkpoints: int = 3  # most recent checkpoints kept (best is kept separately)
-    log_every: int = 100  # steps between log.jsonl records
-    grid_size: int = 64  # images in each sample grid (fixed latents across the run)
+    steps: Optional[int] = _opt(None, 'generator steps; if None, derived from kimg')
+    kimg: Optional[float] = _opt(None, "thousands of real images (patches) shown, when steps is None; auto: "
+                                       "200 for gan, 100 for restoration")
+    seed: int = _opt(0, 'seeds data order, latents and augmentation: runs are reproducible')
+    outdir: str = _opt("runs", 'parent of the numbered run directories')
+    name: str = _opt("", "run directory suffix; defaults to the data's name")
+    sample_every: int = _opt(500, 'steps between sample grids')
+    checkpoint_every: int = _opt(1000, 'steps between checkpoints')
+    keep_checkpoints: int = _opt(3, 'most recent checkpoints kept (best is kept separately)')
+    log_every: int = _opt(100, 'steps between log.jsonl records')
+    grid_size: int = _opt(64, 'images in each sample grid (fixed latents across the run)')
+    restore: RestoreConfig = dataclasses.field(default_factory=RestoreConfig,
+                                               metadata={"help": "restoration options"})
 
     # --- evaluation during training -----------------------------------------------------
-    eval_every: int = 0  # steps between metric evaluations; 0 = never
-    eval_metrics: str = "cfid"  # metric names, comma-separated; first one picks "best"
-    eval_num: int = 2000  # generated images per evaluation
+    eval_every: int = _opt(0, 'steps between metric evaluations; 0 = never')
+    eval_metrics: str = _opt("cfid", 'metric names, comma-separated; first one picks "best"')
+    eval_num: int = _opt(2000, 'generated images per evaluation')
 
     # --- execution ----------------------------------------------------------------------
-    strategy: str = "auto"  # tf.distribute strategy
-    tpu: str = ""  # TPU address for the cluster resolver
-    mixed_precision: Optional[bool] = None  # float16 on GPU, bfloat16 on TPU/CPU; auto: CPUs with bfloat16
-    jit: Optional[bool] = None  # XLA; auto: on for GPU/TPU, off for CPU (slower there)
-    steps_per_execution: int = 1  # train steps per tf.function call (raise on TPU)
+    strategy: str = _opt("auto", 'tf.distribute strategy')
+    tpu: str = _opt("", 'TPU address for the cluster resolver')
+    mixed_precision: Optional[bool] = _opt(None, 'float16 on GPU, bfloat16 on TPU/CPU; auto: CPUs with bfloat16')
+    jit: Optional[bool] = _opt(None, 'XLA; auto: on for GPU/TPU, off for CPU (slower there)')
+    steps_per_execution: int = _opt(1, 'train steps per tf.function call (raise on TPU)')
+
+    def __post_init__(self):
+        # Task-dependent defaults are resolved at construction, so every reader (and
+        # config.json) sees the value in use, never None.
+        if self.task not in TASKS:
+            raise UserError(f"--task must be one of {', '.join(TASKS)}, got {self.task!r}.")
+        defaults = _TASK_DEFAULTS["gan" if self.task == "gan" else "restore"]
+        for name, value in defaults.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        if not self.data:
+            object.__setattr__(self, "data", "digits" if self.task == "gan" else "photos")
+        if isinstance(self.restore, dict):
+            object.__setattr__(self, "restore", _from_dict(RestoreConfig, self.restore, "restore"))
+
+    @property
+    def is_restoration(self) -> bool:
+        """True for the restoration tasks, False for the GAN."""
+        return self.task != "gan"
 
     @property
     def total_steps(self) -> int:
@@ -109,6 +253,7 @@ class TrainConfig:
             if not ok:
                 raise UserError(message)
 
+        _check_types(self)
         need(self.resolution in RESOLUTIONS,
              f"--resolution must be one of {', '.join(map(str, RESOLUTIONS))}, got {self.resolution}.")
         need(self.channels in (None, 1, 3), f"--channels must be 1 or 3, got {self.channels}.")
@@ -137,6 +282,8 @@ class TrainConfig:
         need(self.eval_every >= 0, f"--eval-every must be non-negative, got {self.eval_every}.")
         need(self.strategy in STRATEGIES,
              f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}.")
+        if self.is_restoration:
+            self.restore.validate(self.task)
         return self
 
     def replace(self, **changes) -> "TrainConfig":
@@ -144,28 +291,40 @@ class TrainConfig:
         return dataclasses.replace(self, **changes).validate()
 
     def to_dict(self) -> dict:
-        """Plain-JSON dictionary of every field."""
+        """Plain-JSON dictionary of every field (the nested restoration options as a dict)."""
         d = dataclasses.asdict(self)
         d["class_names"] = list(self.class_names)
         return d
 
     @classmethod
-    def from_dict(cls, d: dict, source: str = "config") -> "TrainConfig":
-        """Builds a validated config from a dictionary, refusing unknown keys.
+    def from_dict(cls, d, source: str = "config") -> "TrainConfig":
+        """Builds a validated config from a dictionary, refusing unknown keys and wrong types.
 
         Args:
             d: field values; missing fields take their defaults.
             source: what to name in the error message (usually the file path).
         """
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise UserError(f"{source} has unknown option(s) {', '.join(unknown)}; it was written by an "
-                            "incompatible version of deepdeconv.")
-        d = dict(d)
-        if "class_names" in d:
-            d["class_names"] = tuple(d["class_names"])
-        return cls(**d).validate()
+        return _from_dict(cls, d, source).validate()
+
+    @classmethod
+    def from_options(cls, options: dict, base: Optional["TrainConfig"] = None) -> "TrainConfig":
+        """Builds a validated config from flat command-line options.
+
+        Restoration options (`noise`, `scale`, ...) are nested into `restore`; the rest are
+        TrainConfig fields. Options not given keep `base`'s value (a resumed run's), or the
+        defaults when `base` is None.
+        """
+        nested_names = {f.name for f in dataclasses.fields(RestoreConfig)}
+        nested = {k: v for k, v in options.items() if k in nested_names}
+        flat = {k: v for k, v in options.items() if k not in nested_names}
+        base_restore = base.restore if base is not None else RestoreConfig()
+        if nested:
+            flat["restore"] = dataclasses.replace(base_restore, **nested)
+        try:
+            config = dataclasses.replace(base, **flat) if base is not None else cls(**flat)
+        except TypeError as e:
+            raise UserError(f"{e}.") from None
+        return config.validate()
 
     def save(self, path) -> None:
         """Writes the config as JSON, atomically."""
@@ -185,7 +344,45 @@ class TrainConfig:
         return cls.from_dict(d, source=str(path))
 
 
+def _from_dict(cls, d, source):
+    if not isinstance(d, dict):
+        raise UserError(f"{source} must hold a JSON object of options, not {type(d).__name__}.")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise UserError(f"{source} has unknown option(s) {', '.join(unknown)}; it was written by an "
+                        "incompatible version of deepdeconv.")
+    d = dict(d)
+    if "class_names" in d and isinstance(d["class_names"], list):
+        d["class_names"] = tuple(d["class_names"])
+    try:
+        obj = cls(**d)
+    except TypeError as e:
+        raise UserError(f"{source}: {e}.") from None
+    _check_types(obj, source)
+    return obj
+
+
+def _check_types(obj, source="config"):
+    """Refuses a field whose value is not of its annotated type (a tampered or foreign file)."""
+    hints = typing.get_type_hints(type(obj))
+    for field in dataclasses.fields(obj):
+        value, kind = getattr(obj, field.name), hints[field.name]
+        allowed = tuple(a for a in typing.get_args(kind) if a is not type(None)) or (kind,)
+        if value is None and type(None) in typing.get_args(kind):
+            continue
+        if float in allowed:
+            allowed += (int,)
+        ok = isinstance(value, allowed) and not (isinstance(value, bool) and bool not in allowed)
+        if ok and kind is tuple:
+            ok = all(isinstance(v, str) for v in value)
+        if not ok:
+            names = " or ".join(a.__name__ for a in allowed)
+            raise UserError(f"{source}: option {field.name} must be {names}, got {value!r}.")
+
+
 # Options that change the shape or meaning of saved weights and optimiser state: a resumed
 # run must agree with the checkpoint on every one of them.
-ARCHITECTURE_FIELDS = ("resolution", "channels", "conditional", "class_names", "z_dim", "width", "d_norm",
-                       "loss", "ema")
+ARCHITECTURE_FIELDS = ("task", "resolution", "channels", "conditional", "class_names", "z_dim", "width",
+                       "d_norm", "loss", "ema", "restore.scale", "restore.depth", "restore.upsample",
+                       "restore.adversarial")

@@ -1,5 +1,4 @@
 """train(config): wires data, models, the GAN step and callbacks together, then calls fit."""
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -41,9 +40,9 @@ def resume_config(run_dir, overrides):
     """
     run_dir = rundir.require_run_dir(remote.local_run_dir(run_dir))
     saved = TrainConfig.load(run_dir / rundir.CONFIG)
-    requested = dataclasses.replace(saved, **overrides)
+    requested = TrainConfig.from_options(overrides, base=saved)
     check_compatible(saved, requested, run_dir / rundir.CONFIG)
-    return requested.validate()
+    return requested
 
 
 def _elapsed_so_far(log_path):

@@ -1,9 +1,7 @@
 """`train.py` / `deepdeconv-train`: argument parsing for training; the work is in training.py."""
 import argparse
 import dataclasses
-import inspect
 import json
-import re
 import sys
 import typing
 
@@ -29,15 +27,7 @@ EPILOG = """examples:
   python train.py --data ~/images --dry-run
 """
 
-_NOT_OPTIONS = {"class_names"}  # filled from the data, never given by hand
-
-
-def _field_help():
-    """Each config field's trailing comment in config.py is its --help text (one source)."""
-    from deepdeconv import config
-
-    source = inspect.getsource(config.TrainConfig)
-    return {m.group(1): m.group(2) for m in re.finditer(r"^\s+(\w+): [^=]+=.*?  # (.*)$", source, re.M)}
+_NOT_OPTIONS = {"class_names", "restore"}  # filled from the data / flattened below, never given whole
 
 
 def _option_type(annotation):
@@ -45,31 +35,38 @@ def _option_type(annotation):
     return args[0] if args else annotation
 
 
-def build_parser():
-    """The training argument parser; config options are generated from TrainConfig's fields."""
-    from deepdeconv.config import TrainConfig
-
-    parser = argparse.ArgumentParser(
-        prog="train.py", description="Train a GAN on a folder of images or a built-in dataset.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its latest checkpoint")
-    parser.add_argument("--dry-run", action="store_true", help="print the resolved config and model summaries, "
-                                                               "then exit")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    helps = _field_help()
-    hints = typing.get_type_hints(TrainConfig)
-    group = parser.add_argument_group("training options (saved in the run's config.json)")
-    for field in dataclasses.fields(TrainConfig):
-        if field.name in _NOT_OPTIONS:
+def _add_options(group, cls, skip=()):
+    """Adds a --flag for each field of the dataclass `cls`; help text from the field's metadata."""
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        if field.name in skip:
             continue
         flag = "--" + field.name.replace("_", "-")
         kind = _option_type(hints[field.name])
-        text = f"{helps.get(field.name, '')} (default: {'auto' if field.default is None else field.default})"
+        text = f"{field.metadata.get('help', '')} (default: {'auto' if field.default is None else field.default})"
         if kind is bool:
             # --flag / --no-flag; an Optional[bool] left out keeps its automatic default (None).
             group.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=text)
         else:
             group.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=text)
+
+
+def build_parser():
+    """The training argument parser; config options are generated from the config's fields."""
+    from deepdeconv.config import RestoreConfig, TrainConfig
+
+    parser = argparse.ArgumentParser(
+        prog="train.py", description="Train a GAN, or a restoration network (denoise, deblur, sr, inpaint, jpeg), "
+                                     "on a folder of images or a built-in dataset.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its latest checkpoint")
+    parser.add_argument("--dry-run", action="store_true", help="print the resolved config and model summaries, "
+                                                               "then exit")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_options(parser.add_argument_group("training options (saved in the run's config.json)"), TrainConfig,
+                 skip=_NOT_OPTIONS)
+    _add_options(parser.add_argument_group("restoration options (--task denoise|deblur|sr|inpaint|jpeg)"),
+                 RestoreConfig)
     return parser
 
 
@@ -99,7 +96,7 @@ def main(argv=None):
         if args.resume:
             config = training.resume_config(args.resume, given)
         else:
-            config = TrainConfig(**given).validate()
+            config = TrainConfig.from_options(given)
     except TypeError as e:
         raise UserError(str(e)) from None
     if args.dry_run:
