@@ -1,9 +1,17 @@
-"""Atomic file writing: a crash or Ctrl-C never leaves a half-written file behind."""
+"""Atomic, durable file writing: a crash, Ctrl-C or power cut never leaves a half-written file."""
 import contextlib
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
+
+
+def _fsync(path, flags=os.O_RDONLY):
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -11,7 +19,10 @@ def atomic_path(path):
     """Yields a temporary path beside `path`; renames it onto `path` only on success.
 
     The temporary file lives in the same directory so that `os.replace` is a rename on one
-    filesystem, which POSIX guarantees atomic. On any exception the temporary is removed and
+    filesystem, which POSIX guarantees atomic. The file is flushed to disk before the rename and
+    the directory after it, so a power cut leaves either the old file or the complete new one.
+    The file gets the mode the umask gives any new file (not the 0600 of a private temporary),
+    so a shared output folder stays readable. On any exception the temporary is removed and
     the previous `path`, if any, is untouched.
 
     Args:
@@ -23,12 +34,18 @@ def atomic_path(path):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp)
+    while True:
+        tmp = path.parent / f".{path.stem}.{secrets.token_hex(4)}.tmp{path.suffix}"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            break
+        except FileExistsError:
+            continue
     try:
         yield tmp
+        _fsync(tmp)
         os.replace(tmp, path)
+        _fsync(path.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -203,6 +203,14 @@ class GAN(keras.Model):
         for avg, var in zip(self.ema_generator.weights, self.generator.weights):
             avg.assign(decay * avg + (1.0 - decay) * tf.cast(var, avg.dtype))
 
+    def checkpoint_groups(self):
+        """What a checkpoint holds (see `deepdeconv.checkpoint`): every network, optimiser and the step."""
+        groups = {"generator": self.generator.weights, "discriminator": self.discriminator.weights,
+                  "g_optimizer": self.g_optimizer, "d_optimizer": self.d_optimizer, "step": [self.step]}
+        if self.ema_generator is not None:
+            groups["generator_ema"] = self.ema_generator.weights
+        return groups
+
     @property
     def sampling_generator(self):
         """The generator to sample from: the EMA copy when there is one."""

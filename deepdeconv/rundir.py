@@ -60,18 +60,6 @@ def list_checkpoints(folder):
     return [p for _, p in sorted(found)]
 
 
-def latest_checkpoint(run_dir):
-    """The newest regular checkpoint of a run, or None."""
-    found = list_checkpoints(Path(run_dir) / CHECKPOINTS)
-    return found[-1] if found else None
-
-
-def best_checkpoint(run_dir):
-    """The best-by-metric checkpoint of a run, or None."""
-    found = list_checkpoints(Path(run_dir) / CHECKPOINTS / BEST)
-    return found[-1] if found else None
-
-
 def require_run_dir(path):
     """Returns `path` as a Path if it is a run directory; UserError naming it otherwise."""
     path = Path(path)

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from deepdeconv import remote, rundir
 from deepdeconv.callbacks import Checkpointer, NanGuard, Progress, RunLogger, SampleGrid
-from deepdeconv.checkpoint import check_compatible, restore_checkpoint
+from deepdeconv.checkpoint import check_compatible, latest_checkpoint, restore_checkpoint
 from deepdeconv.config import TrainConfig
 from deepdeconv.distribute import check_batch, distribute_batches, is_chief, make_strategy, output_dir
 from deepdeconv.errors import UserError
@@ -166,7 +166,7 @@ def _train_into(out_dir, config, source, strategy, resume_from, progress, mirror
     with strategy.scope():
         gan = build_gan(config)
     start = 0
-    latest = rundir.latest_checkpoint(resume_from) if resume_from is not None else None
+    latest = latest_checkpoint(resume_from) if resume_from is not None else None
     if latest is not None:
         start = restore_checkpoint(gan, latest)
     remaining = config.total_steps - start
@@ -189,7 +189,7 @@ def _train_into(out_dir, config, source, strategy, resume_from, progress, mirror
     finally:
         writer.close()
     if nan_guard.bad_step is not None:
-        latest = rundir.latest_checkpoint(out_dir)
+        latest = latest_checkpoint(out_dir)
         if latest is not None and mirror is not None:
             latest = remote.join(shown_as, latest.relative_to(out_dir).as_posix())
         raise UserError(f"Training stopped at step {nan_guard.bad_step} because "

@@ -86,7 +86,7 @@ def test_mirror_copies_changed_files_deletes_removed_ones_and_ignores_temporary_
 
 
 def test_training_reads_gs_data_writes_a_gs_run_and_resumes_from_it(bucket):
-    from deepdeconv.checkpoint import read_meta
+    from deepdeconv.checkpoint import latest_checkpoint, read_meta
     from deepdeconv.cli import train
 
     data = _remote_image_folder(f"{bucket}/data/shades")
@@ -104,7 +104,7 @@ def test_training_reads_gs_data_writes_a_gs_run_and_resumes_from_it(bucket):
     files = remote.remote_files(run)
     assert "checkpoints/ckpt-000000004.npz" in files and "checkpoints/ckpt-000000002.npz" not in files
     local = remote.local_run_dir(run, progress=False)
-    assert read_meta(rundir.latest_checkpoint(local))["step"] == 4
+    assert read_meta(latest_checkpoint(local))["step"] == 4
     steps = [json.loads(line).get("step") for line in _get(f"{run}/{rundir.LOG}").decode().splitlines()]
     assert [s for s in steps if s is not None] == [1, 2, 3, 4]
     # A second new run on the same bucket gets the next number.

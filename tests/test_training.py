@@ -6,6 +6,7 @@ import pytest
 
 from deepdeconv import rundir, training
 from deepdeconv.callbacks.progress import Progress
+from deepdeconv.checkpoint import latest_checkpoint
 from deepdeconv.errors import UserError
 from helpers import tiny_config
 
@@ -20,9 +21,9 @@ def test_three_plus_three_steps_with_a_resume_equal_six_straight_steps(tmp_path)
     first = training.train(tiny_config(tmp_path / "b", steps=3), progress=False)
     training.train(training.resume_config(first, {"steps": 6}), run_dir=first, progress=False)
 
-    a = _arrays(rundir.latest_checkpoint(straight))
-    b = _arrays(rundir.latest_checkpoint(first))
-    assert rundir.latest_checkpoint(first).name == "ckpt-000000006.npz"
+    a = _arrays(latest_checkpoint(straight))
+    b = _arrays(latest_checkpoint(first))
+    assert latest_checkpoint(first).name == "ckpt-000000006.npz"
     assert a.keys() == b.keys()
     for key in a:
         np.testing.assert_allclose(a[key], b[key], rtol=1e-4, atol=1e-5, err_msg=key)
@@ -58,7 +59,7 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_
     monkeypatch.setitem(gan_module.losses.LOSSES, "nsgan", (lambda r, f: d_loss(r, f) * np.nan, g_loss))
     with pytest.raises(UserError, match=r"step 3 because d_loss.*ckpt-000000002\.npz"):
         training.train(training.resume_config(run, {"steps": 6}), run_dir=run, progress=False)
-    latest = rundir.latest_checkpoint(run)
+    latest = latest_checkpoint(run)
     assert latest.name == "ckpt-000000002.npz"
     assert all(np.all(np.isfinite(v)) for v in _arrays(latest).values())
 
@@ -72,7 +73,7 @@ def test_ctrl_c_saves_a_checkpoint_of_the_interrupted_state(tmp_path, monkeypatc
     with pytest.raises(KeyboardInterrupt):
         training.train(tiny_config(tmp_path, steps=10, checkpoint_every=100), progress=False)
     run = next(tmp_path.iterdir())
-    assert rundir.latest_checkpoint(run).name == "ckpt-000000003.npz"
+    assert latest_checkpoint(run).name == "ckpt-000000003.npz"
     assert not [p for p in (run / "checkpoints").iterdir() if p.name.startswith(".")]  # no temporaries left
 
 

@@ -1,7 +1,7 @@
 """Periodic, final and best-by-metric checkpoints, and the exported generators."""
 from deepdeconv import rundir
 from deepdeconv.callbacks.base import StepCallback
-from deepdeconv.checkpoint import export_generators, save_checkpoint
+from deepdeconv.checkpoint import export_generators, save_checkpoint, verify_checkpoint
 
 
 class Checkpointer(StepCallback):
@@ -47,7 +47,10 @@ class Checkpointer(StepCallback):
         step = self.current_step()
         if step == self.saved_step or not self.healthy():
             return
-        save_checkpoint(self.model, rundir.checkpoint_path(self.run_dir, step), self.config)
+        path = rundir.checkpoint_path(self.run_dir, step)
+        save_checkpoint(self.model, path, self.config)
+        # Older checkpoints go only once the new one reads back whole.
+        verify_checkpoint(path)
         export_generators(self.model, self.run_dir)
         self.saved_step = step
         for old in rundir.list_checkpoints(self.run_dir / rundir.CHECKPOINTS)[:-self.keep]:
@@ -60,6 +63,7 @@ class Checkpointer(StepCallback):
         best_dir = self.run_dir / rundir.CHECKPOINTS / rundir.BEST
         path = rundir.checkpoint_path(self.run_dir, step, best=True)
         save_checkpoint(self.model, path, self.config)
+        verify_checkpoint(path)
         for old in rundir.list_checkpoints(best_dir):
             if old != path:
                 old.unlink()

@@ -31,7 +31,9 @@ def build_discriminator(resolution=32, channels=3, width=1.0, norm="none", name=
     init = dcgan_init()
 
     def wrap(layer):
-        return layers.SpectralNormalization(layer) if norm == "spectral" else layer
+        # Named after the layer it wraps: an auto-numbered name would change a checkpoint's
+        # variable paths with the number of models built before it in the process.
+        return layers.SpectralNormalization(layer, name=f"{layer.name}_sn") if norm == "spectral" else layer
 
     image = keras.Input((resolution, resolution, channels), name="image")
     x = image
