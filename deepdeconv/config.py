@@ -267,7 +267,8 @@ class TrainConfig:
         need(self.loss in LOSSES, f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}.")
         need(not (self.loss == "wgan-gp" and self.d_norm == "batch"),
              "--loss wgan-gp cannot use --d-norm batch: batch norm breaks its per-sample gradient penalty.")
-        need(self.d_steps >= 1, f"--d-steps must be at least 1, got {self.d_steps}.")
+        # More would rarely help, and each update needs its own random stream (gan.NUM_STREAMS).
+        need(1 <= self.d_steps <= 8, f"--d-steps must lie in 1..8, got {self.d_steps}.")
         need(self.gp_weight >= 0, f"--gp-weight must be non-negative, got {self.gp_weight}.")
         need(self.r1_gamma >= 0, f"--r1-gamma must be non-negative, got {self.r1_gamma}.")
         bad = [p for p in self.augment_policy if p not in AUGMENTS]

@@ -28,14 +28,9 @@ _TPU_DEVICE_AUTO = "/dev/accel0"
 # CPU feature flags (Linux /proc/cpuinfo) of native bfloat16 arithmetic: x86 AVX512-BF16 and
 # AMX-BF16, Arm BF16.
 _BF16_FLAGS = {"avx512_bf16", "amx_bf16", "bf16"}
-# CPU defaults, measured on a 2-core AMD EPYC with AVX512-BF16. mixed_bfloat16: the step ran
-# 1.3x faster on the tutorial's networks and 1.3-1.5x on our default model
-# (bench/train_throughput.py), and the default run on 4,000 MNIST digits took 5.3 instead of
-# 7.3 minutes for the same quality (classifier-FID 13.7 vs 12.4, within run-to-run spread;
-# bench/digits_quality.py --mixed-precision on|off). Its gain is capped because TensorFlow's
-# CPU filter gradient (Conv2DBackpropFilter) is no faster in bfloat16 than in float32.
-# XLA made the step slower (0.94x; 0.17x on the tutorial's model): XLA's CPU convolutions do
-# not use oneDNN.
+# CPU defaults, chosen by bench/train_throughput.py and bench/digits_quality.py (figures in the
+# README): mixed_bfloat16 is faster at the same quality on a CPU with native bfloat16; XLA is
+# slower on CPU because XLA's CPU convolutions do not use oneDNN.
 BF16_ON_CPU = True
 JIT_ON_CPU = False
 

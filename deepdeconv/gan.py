@@ -13,6 +13,14 @@ from deepdeconv import distribute, losses
 from deepdeconv.augment import StatelessRandom, diff_augment
 
 
+# Random streams of one step: latents, the generator's augmentation, then one per discriminator
+# update. Stream numbers are packed into the seed as `seed * NUM_STREAMS + stream`, so there are
+# at most NUM_STREAMS of them (`--d-steps` is bounded to leave room).
+_NOISE, _G_AUGMENT, _D_STEP = 0, 1, 2
+NUM_STREAMS = 16
+MAX_D_STEPS = NUM_STREAMS - _D_STEP
+
+
 class GAN(keras.Model):
     """Generator + discriminator trained adversarially, with an EMA copy of the generator.
 
@@ -57,6 +65,8 @@ class GAN(keras.Model):
         super().compile(**kwargs)
         if loss not in losses.LOSSES:
             raise ValueError(f"unknown loss {loss!r}")
+        if not 1 <= d_steps <= MAX_D_STEPS:
+            raise ValueError(f"d_steps must be in 1..{MAX_D_STEPS}, got {d_steps}")
         self.d_optimizer = d_optimizer
         self.g_optimizer = g_optimizer
         self.loss_name = loss
@@ -98,7 +108,7 @@ class GAN(keras.Model):
 
     def _rng(self, stream):
         replica_id, num_replicas = self._replica()
-        seed = tf.stack([tf.constant(self.seed, tf.int64) * 16 + stream, tf.convert_to_tensor(self.step.value)])
+        seed = tf.stack([tf.constant(self.seed, tf.int64) * NUM_STREAMS + stream, tf.convert_to_tensor(self.step.value)])
         return StatelessRandom(seed, replica_id, num_replicas)
 
     def _generate(self, z, labels):
@@ -146,7 +156,7 @@ class GAN(keras.Model):
         # Gradients are summed over replicas; dividing by their number makes the sum the
         # gradient of the global-batch mean, so N replicas train like one device.
         scale = 1.0 / num_replicas
-        noise = self._rng(0)
+        noise = self._rng(_NOISE)
         # Fakes are drawn for the labels of the real slice they are scored against (the data's
         # class distribution; see `_labels`). The last slice's fakes also train the generator.
         label_slices = [None if labels is None else labels[i * batch:(i + 1) * batch]
@@ -162,8 +172,8 @@ class GAN(keras.Model):
                     fake_i = fake if i == self.d_steps - 1 else self._generate(
                         noise.normal(batch, (self.z_dim,)), label_slices[i])
                     d_loss, penalty, real_logits, fake_logits = self._discriminator_step(
-                        real_i, tf.stop_gradient(fake_i), label_slices[i], self._rng(1 + i), scale)
-            g_logits = self._discriminate(diff_augment(fake, self.augment, self._rng(15)), label_slices[-1])
+                        real_i, tf.stop_gradient(fake_i), label_slices[i], self._rng(_D_STEP + i), scale)
+            g_logits = self._discriminate(diff_augment(fake, self.augment, self._rng(_G_AUGMENT)), label_slices[-1])
             g_loss = self.g_loss_fn(g_logits)
             g_scaled = self.g_optimizer.scale_loss(g_loss * scale)
         grads = g_tape.gradient(g_scaled, self.generator.trainable_variables)

@@ -66,7 +66,7 @@ def _report_data(source, log_path):
               f"(listed in {log_path}).", file=sys.stderr)
 
 
-def _callbacks(gan, config, run_dir, source, writer, progress, mirror):
+def _callbacks(config, run_dir, source, writer, progress, mirror):
     from deepdeconv.sampling import latents_from_seeds
 
     total = config.total_steps
@@ -86,7 +86,7 @@ def _callbacks(gan, config, run_dir, source, writer, progress, mirror):
         from deepdeconv.callbacks.evaluation import EvaluationCallback
 
         callbacks.append(EvaluationCallback(run_dir, config, source, config.eval_every, config.eval_metrics,
-                                            config.eval_num, on_best=checkpointer.save_best))
+                                            config.eval_num, on_best=checkpointer.save_best, writer=writer))
     if mirror is not None:
         from deepdeconv.callbacks.mirror import MirrorCallback
 
@@ -178,7 +178,7 @@ def _train_into(out_dir, config, source, strategy, resume_from, progress, mirror
     dataset = training_batches(source, config.batch * config.d_steps, config.seed, start_step=start)
     dataset = distribute_batches(dataset, config.batch, config.d_steps, strategy)
     writer = tf.summary.create_file_writer(str(out_dir / rundir.TENSORBOARD))
-    callbacks, nan_guard, checkpointer, logger = _callbacks(gan, config, out_dir, source, writer, progress, mirror)
+    callbacks, nan_guard, checkpointer, logger = _callbacks(config, out_dir, source, writer, progress, mirror)
     try:
         gan.fit(dataset, epochs=1, steps_per_epoch=remaining, verbose=0, shuffle=False, callbacks=callbacks)
     except KeyboardInterrupt:

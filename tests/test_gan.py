@@ -59,3 +59,21 @@ def test_same_seed_gives_the_same_training_and_another_seed_does_not(tmp_path):
     a, b, c = run(1), run(1), run(2)
     assert all(np.allclose(x, y, atol=1e-6) for x, y in zip(a, b))
     assert not all(np.allclose(x, y) for x, y in zip(a, c))
+
+
+@pytest.mark.slow
+def test_every_random_draw_of_a_step_has_its_own_stream_at_the_largest_d_steps(tmp_path, monkeypatch):
+    from deepdeconv import gan as gan_module
+    from deepdeconv.errors import UserError
+
+    config = tiny_config(tmp_path, channels=1, d_steps=8, batch=2)
+    gan = build_gan(config)
+    streams = []
+    rng = gan_module.GAN._rng
+    monkeypatch.setattr(gan_module.GAN, "_rng", lambda self, stream: streams.append(stream) or rng(self, stream))
+    x = np.zeros((config.batch * config.d_steps, 32, 32, 1), "float32")
+    gan.train_step(tf.constant(x))  # eagerly: one call per draw
+    assert len(streams) == len(set(streams)) == 2 + config.d_steps
+    assert all(0 <= s < gan_module.NUM_STREAMS for s in streams)
+    with pytest.raises(UserError, match="--d-steps must lie in 1..8"):
+        tiny_config(tmp_path, d_steps=9)

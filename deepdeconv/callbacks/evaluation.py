@@ -1,8 +1,8 @@
 """Metrics during training: evaluate the sampling (EMA) generator, log it, keep the best checkpoint.
 
-GAN quality is not monotonic in training time (StudioGAN's DCGAN on CIFAR-10 reached its best
-FID at 42k of 200k steps and ended ~3x worse), so the run keeps `checkpoints/best/` by the
-first metric in addition to the latest checkpoints.
+GAN quality is not monotonic in training time (published DCGAN runs reach their best FID well
+before the end and then get worse), so the run keeps `checkpoints/best/` by the first metric in
+addition to the latest checkpoints.
 """
 import json
 import math
@@ -35,7 +35,7 @@ class EvaluationCallback(StepCallback):
         metric_names: "cfid,cis" or a list of names; the first one decides "best".
         num_gen: generated images per evaluation.
         on_best: callable(step, value), or None.
-        writer: a tf.summary writer; by default one is opened on `run_dir/tensorboard`.
+        writer: the run's tf.summary writer for TensorBoard scalars, or None for none.
         progress: show progress bars during evaluation.
         **evaluator_options: passed to `metrics.evaluate.Evaluator` (inception, batch_size, networks, ...).
     """
@@ -53,7 +53,7 @@ class EvaluationCallback(StepCallback):
         self.primary = self.metrics[0]
         self.num_gen = num_gen
         self.on_best = on_best
-        self._writer = writer
+        self.writer = writer
         real = source_stream(real_source, spec=config.data)
         self.evaluator = Evaluator(self.metrics, real, resolution=real_source.resolution,
                                    channels=real_source.channels, progress=True, **evaluator_options)
@@ -81,12 +81,6 @@ class EvaluationCallback(StepCallback):
         if not values:
             return None
         return max(values) if self.primary.higher_is_better else min(values)
-
-    @property
-    def writer(self):
-        if self._writer is None:
-            self._writer = tf.summary.create_file_writer(str(self.run_dir / rundir.TENSORBOARD))
-        return self._writer
 
     def on_train_batch_end(self, batch, logs=None):
         if self.crossed():
@@ -118,11 +112,12 @@ class EvaluationCallback(StepCallback):
         record = self.evaluator.evaluate(fake)
         record = {"event": "eval", "step": step, "kimg": round(step * self.config.batch / 1000, 3), **record}
         append_jsonl(self.run_dir / rundir.METRICS, record)
-        with self.writer.as_default(step=step):
-            for name, value in record["metrics"].items():
-                if isinstance(value, (int, float)):
-                    tf.summary.scalar(f"metrics/{name}", value)
-        self.writer.flush()
+        if self.writer is not None:
+            with self.writer.as_default(step=step):
+                for name, value in record["metrics"].items():
+                    if isinstance(value, (int, float)):
+                        tf.summary.scalar(f"metrics/{name}", value)
+            self.writer.flush()
         self.evaluated_step = step
         value = record["metrics"].get(self.primary.name)
         if self._improved(value):

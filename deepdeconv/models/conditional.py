@@ -37,8 +37,8 @@ def embed_and_concat(z, labels, classes, name="class_embedding"):
     The code is small on purpose: `CLASS_CODE_DIM` values starting near zero (DCGAN's
     N(0, 0.02)), so the latent drives the first layer and the class is mostly drawn by the
     conditional batch norm. A code as large as z (128 values from N(0, 1)) made the generator
-    ignore z on digits: every seed of a class gave the same image (intra-class cFID 19.5
-    against 1.3 with this code, both at 99-100% class accuracy; bench/conditional_accuracy.py).
+    ignore z on digits: every seed of a class gave the same image (bench/conditional_accuracy.py
+    measures it; figures in the README).
 
     Args:
         z: latent tensor [B, z_dim].
