@@ -3,7 +3,27 @@ import contextlib
 import json
 import os
 import secrets
+import re
 from pathlib import Path
+
+# Files the loader, the metrics and every folder listing treat as images.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+def is_image_file(path):
+    """True if `path` has one of IMAGE_SUFFIXES (any case) and is not hidden."""
+    name = Path(path).name
+    return not name.startswith(".") and name.lower().endswith(IMAGE_SUFFIXES)
+
+
+def slug(text, empty="run"):
+    """`text` as a safe file-name part: runs of other characters than A-Z a-z 0-9 _ . - become "-".
+
+    Args:
+        text: any name (a data set, a URL's last part, a run name).
+        empty: what to return when nothing safe is left.
+    """
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", str(text)).strip("-.") or empty
 
 
 def _fsync(path, flags=os.O_RDONLY):

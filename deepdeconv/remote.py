@@ -16,8 +16,9 @@ from pathlib import Path
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from deepdeconv.cache import cache_dir
 from deepdeconv.errors import UserError
-from deepdeconv.metrics.cache import cache_dir
+from deepdeconv.fileio import slug
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _WORKERS = 16  # concurrent requests to the remote file system
@@ -41,11 +42,7 @@ def basename(url):
 def staging_dir(url, *parts):
     """The local folder that stands in for `url` (stable, so a later resume finds it)."""
     key = hashlib.sha256(str(url).rstrip("/").encode()).hexdigest()[:12]
-    return cache_dir("remote", f"{_safe(basename(url))}-{key}", *parts)
-
-
-def _safe(name):
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "root"
+    return cache_dir("remote", f"{slug(basename(url), empty='root')}-{key}", *parts)
 
 
 def _gfile(what, url, fn, *args):
@@ -129,7 +126,7 @@ def download_tree(url, local, skip=(), progress=True):
 
 def next_run_name(url, name):
     """The next numbered run folder name under the remote output folder `url` (`00003-name`)."""
-    safe = _safe(name) if name else "run"
+    safe = slug(name) if name else "run"
     taken = []
     if _gfile("list", url, tf.io.gfile.isdir, url):
         taken = [int(n[:5]) for n in _gfile("list", url, tf.io.gfile.listdir, url) if re.match(r"^\d{5}-", n)]

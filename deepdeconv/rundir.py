@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from deepdeconv.errors import UserError
+from deepdeconv.fileio import slug
 
 CONFIG = "config.json"
 LOG = "log.jsonl"
@@ -18,6 +19,7 @@ GENERATOR = "generator.keras"
 GENERATOR_EMA = "generator_ema.keras"
 
 _CKPT = re.compile(r"^ckpt-(\d{9})\.npz$")
+_GRID = re.compile(r"^grid-(\d{9})\.png$")
 
 
 def create_run_dir(outdir, name):
@@ -32,7 +34,7 @@ def create_run_dir(outdir, name):
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UserError(f"Cannot create the output folder {outdir} ({e.strerror}).") from None
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "run"
+    safe = slug(name)
     while True:
         numbers = [int(p.name[:5]) for p in outdir.iterdir() if re.match(r"^\d{5}-", p.name)]
         run_dir = outdir / f"{max(numbers, default=-1) + 1:05d}-{safe}"
@@ -57,6 +59,24 @@ def list_checkpoints(folder):
     if not folder.is_dir():
         return []
     found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _CKPT.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def grid_path(run_dir, step):
+    """Path of the training sample grid written at `step`."""
+    return Path(run_dir) / SAMPLES / f"grid-{step:09d}.png"
+
+
+def grid_step(path):
+    """The step of a training grid path, or None if `path` is not named like one."""
+    m = _GRID.match(Path(path).name)
+    return int(m.group(1)) if m else None
+
+
+def list_grids(run_dir):
+    """The training sample grids of a run, oldest step first."""
+    folder = Path(run_dir) / SAMPLES
+    found = [(step, p) for p in folder.glob("grid-*.png") if (step := grid_step(p)) is not None]
     return [p for _, p in sorted(found)]
 
 

@@ -1,16 +1,19 @@
 """deepdeconv.data: every source, format and failure, and the batch pipelines. All offline."""
 import dataclasses
 import gzip
+import hashlib
 import io
 import pickle
 import struct
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
 
+from deepdeconv import cache
 from deepdeconv.data import ImageSource, load_source, real_uint8_batches, training_batches
 from deepdeconv.data import builtin, download, materialise
 from deepdeconv.errors import UserError
@@ -333,11 +336,17 @@ def fake_download(tmp_path, monkeypatch):
     monkeypatch.setenv(download.DATA_DIR_ENV, str(tmp_path / "cache"))
     served, calls = {}, []
 
-    def fake(url, dest):
+    def fake(url, dest, sha256=None, desc=None):
         calls.append(url)
-        dest.write_bytes(served[url.rsplit("/", 1)[-1]])
+        dest = Path(dest)
+        data = served[url.rsplit("/", 1)[-1]]
+        if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+            raise cache.ChecksumMismatch(url)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(data)
+        return dest
 
-    monkeypatch.setattr(download, "_download", fake)
+    monkeypatch.setattr(cache, "download", fake)
     return served, calls
 
 

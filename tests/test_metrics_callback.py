@@ -17,7 +17,7 @@ pytestmark = pytest.mark.usefixtures("isolated_cache")
 
 
 class _ToyGAN(keras.Model):
-    """The parts of deepdeconv's GAN the callback uses: `step`, `generator`, `ema_generator`."""
+    """The parts of deepdeconv's GAN the callback uses: `step`, `generator`, `sampling_generator`."""
 
     def __init__(self):
         super().__init__()
@@ -26,6 +26,10 @@ class _ToyGAN(keras.Model):
         self.generator = keras.Model(z, image)
         self.ema_generator = keras.models.clone_model(self.generator)
         self.step = keras.Variable(0, dtype="int64", trainable=False)
+
+    @property
+    def sampling_generator(self):
+        return self.ema_generator
 
     def train_step(self, data):
         # Random walk on the EMA weights: each evaluation sees a different generator.
@@ -41,7 +45,8 @@ def _fit(run_dir, graph_path, steps, best_calls, real):
     config = TrainConfig(data="toy-data", resolution=32, batch=2, z_dim=4)
     callback = EvaluationCallback(run_dir, config, real, every_steps=2, metric_names="fid,is", num_gen=24,
                                   on_best=lambda step, value: best_calls.append((step, value)),
-                                  inception=graph_path, batch_size=8)
+                                  inception=graph_path, batch_size=8,
+                                  writer=tf.summary.create_file_writer(str(run_dir / rundir.TENSORBOARD)))
     gan.fit(tf.data.Dataset.from_tensors(0).repeat(steps), epochs=1, verbose=0, callbacks=[callback],
             shuffle=False)
     return callback

@@ -4,6 +4,7 @@ import tensorflow as tf
 
 from deepdeconv import sampling
 from deepdeconv.callbacks.samples import SampleGrid
+from deepdeconv.models.conditional import class_of
 
 
 class ClassSampleGrid(SampleGrid):
@@ -19,7 +20,7 @@ class ClassSampleGrid(SampleGrid):
 
     def __init__(self, run_dir, latents, num_classes, every, writer=None):
         super().__init__(run_dir, latents, every, writer)
-        self.labels = np.arange(len(latents)) % num_classes
+        self.labels = class_of(np.arange(len(latents)), num_classes)
 
     def write(self):
         """Writes the grid for the current step (once per step), with each image's class."""
@@ -27,7 +28,7 @@ class ClassSampleGrid(SampleGrid):
         if step == self.written_step:
             return
         grid = sampling.write_grid(self.model.sampling_generator, self.latents,
-                                   self.folder / f"grid-{step:09d}.png", labels=self.labels)
+                                   rundir.grid_path(self.run_dir, step), labels=self.labels)
         if self.writer is not None:
             with self.writer.as_default(step=step):
                 tf.summary.image("samples", grid.reshape(1, *grid.shape[:2], -1), step=step)

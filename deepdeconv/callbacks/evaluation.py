@@ -104,11 +104,11 @@ class EvaluationCallback(StepCallback):
         step = self.current_step()
         if step == self.evaluated_step:
             return None
-        ema = getattr(self.model, "ema_generator", None)
-        generator = ema if ema is not None else self.model.generator
+        generator = self.model.sampling_generator
+        ema = generator is not self.model.generator
         num_classes = len(self.config.class_names) or None
         fake = generator_stream(generator, self.num_gen, EVAL_SEED,
-                                f"step {step} {'EMA' if ema is not None else 'raw'} generator", num_classes)
+                                f"step {step} {'EMA' if ema else 'raw'} generator", num_classes)
         record = self.evaluator.evaluate(fake)
         record = {"event": "eval", "step": step, "kimg": round(step * self.config.batch / 1000, 3), **record}
         append_jsonl(self.run_dir / rundir.METRICS, record)

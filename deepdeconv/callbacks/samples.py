@@ -19,7 +19,7 @@ class SampleGrid(StepCallback):
 
     def __init__(self, run_dir, latents, every, writer=None):
         super().__init__(every)
-        self.folder = Path(run_dir) / rundir.SAMPLES
+        self.run_dir = Path(run_dir)
         self.latents = latents
         self.writer = writer
         self.written_step = None
@@ -42,7 +42,7 @@ class SampleGrid(StepCallback):
         if step == self.written_step:
             return
         grid = sampling.write_grid(self.model.sampling_generator, self.latents,
-                                   self.folder / f"grid-{step:09d}.png")
+                                   rundir.grid_path(self.run_dir, step))
         if self.writer is not None:
             with self.writer.as_default(step=step):
                 tf.summary.image("samples", grid.reshape(1, *grid.shape[:2], -1), step=step)

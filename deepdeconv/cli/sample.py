@@ -296,13 +296,14 @@ def _labels(generator, seeds, fixed_class, class_names):
     """One class per seed for a conditional generator: --class, else seed mod the class count."""
     import numpy as np
 
+    from deepdeconv.models.conditional import class_of
+
     count = _class_count(generator, class_names)
     if count is None:
         return None
     if fixed_class is not None:
         return np.full(len(seeds), fixed_class, np.int64)
-    # Tied to the seed rather than the position, so a seed's image never depends on its neighbours.
-    return np.asarray(seeds, np.int64) % count
+    return class_of(seeds, count)
 
 
 def _tag(args, seeds, class_names, fixed_class):

@@ -7,17 +7,13 @@ be served by copying the official files into that folder under their published n
 import dataclasses
 import os
 import urllib.error
-import urllib.request
 from pathlib import Path
 
-from tqdm import tqdm
-
+from deepdeconv import cache
+from deepdeconv.cache import cache_dir, sha256_file
 from deepdeconv.errors import UserError
-from deepdeconv.fileio import atomic_path
-from deepdeconv.metrics.cache import cache_dir, sha256_file
 
 DATA_DIR_ENV = "DEEPDECONV_DATA_DIR"
-_TIMEOUT_SECONDS = 60
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,10 +23,6 @@ class RemoteFile:
     name: str
     sha256: str
     urls: tuple
-
-
-class _ChecksumMismatch(Exception):
-    pass
 
 
 def data_dir() -> Path:
@@ -58,25 +50,11 @@ def fetch(remote: RemoteFile, dataset: str) -> Path:
     problems = []
     for url in remote.urls:
         try:
-            with atomic_path(path) as tmp:  # nothing lands in the cache unless it verifies
-                _download(url, tmp)
-                if sha256_file(tmp) != remote.sha256:
-                    raise _ChecksumMismatch()
-            return path
-        except _ChecksumMismatch:
+            # Nothing lands in the cache unless it verifies.
+            return cache.download(url, path, sha256=remote.sha256)
+        except cache.ChecksumMismatch:
             problems.append(f"{url} sent a file whose sha256 does not match the published one")
         except (OSError, urllib.error.URLError) as e:
             problems.append(f"{url}: {getattr(e, 'reason', None) or e}")
     raise UserError(f"Could not download {dataset} ({'; '.join(problems)}); put {remote.name} into "
                     f"{path.parent} (or set {DATA_DIR_ENV}), or pass --data {dataset}:/path/to/a/local/copy.")
-
-
-def _download(url, dest):
-    """Streams `url` into `dest` with a progress bar (tests replace this function)."""
-    with urllib.request.urlopen(url, timeout=_TIMEOUT_SECONDS) as response, open(dest, "wb") as out:
-        total = int(response.headers.get("Content-Length") or 0) or None
-        with tqdm(total=total, desc=f"Downloading {url.rsplit('/', 1)[-1]}", unit="B", unit_scale=True,
-                  unit_divisor=1024, dynamic_ncols=True) as bar:
-            for block in iter(lambda: response.read(1 << 16), b""):
-                out.write(block)
-                bar.update(len(block))

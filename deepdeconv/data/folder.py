@@ -1,7 +1,6 @@
 """A folder of image files as an ImageSource.
 
-The folder is searched recursively for .png, .jpg/.jpeg, .bmp, .gif and .webp files (any
-case); hidden files and folders (names starting with ".") are ignored. When every image lives
+The folder is searched recursively for image files (`fileio.IMAGE_SUFFIXES`, any case); hidden files and folders (names starting with ".") are ignored. When every image lives
 in an immediate subfolder and there are at least two such subfolders, each subfolder is a
 class: labels follow the subfolder names sorted by name. Otherwise the data is unlabelled.
 """
@@ -14,8 +13,7 @@ from deepdeconv.data.decode import open_image
 from deepdeconv.data.materialise import decode_all
 from deepdeconv.data.source import ImageSource
 from deepdeconv.errors import UserError
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+from deepdeconv.fileio import IMAGE_SUFFIXES, is_image_file
 
 
 def load_folder(folder, resolution, channels=None, cache_dir=None) -> ImageSource:
@@ -56,7 +54,7 @@ def find_images(folder):
     found = []
     for root, dirs, names in os.walk(folder):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
-        found += [Path(root, n) for n in names if not n.startswith(".") and n.lower().endswith(IMAGE_SUFFIXES)]
+        found += [Path(root, n) for n in names if is_image_file(n)]
     return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
 
 

@@ -13,7 +13,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import re
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ from tqdm import tqdm
 
 from deepdeconv.data.decode import fit_square, is_grey, to_channels
 from deepdeconv.data.source import ArrayStore, FunctionStore
-from deepdeconv.fileio import atomic_path, write_json
+from deepdeconv.fileio import atomic_path, slug, write_json
 
 # In-memory pixels become one constant inside the tf.data graph; a distributed dataset may
 # serialise that graph, and protocol buffers stop at 2 GB. 1 GiB keeps a safe margin
@@ -91,7 +90,7 @@ def _in_memory(load_item, count, resolution, stored_channels, channels, desc):
 def _cache_stem(name, resolution, stored_channels, content_key):
     """Cache file name: readable prefix, then a hash of everything the pixels depend on."""
     key = hashlib.sha256(f"{_CACHE_VERSION}|{resolution}|{stored_channels}|{content_key}".encode()).hexdigest()
-    return f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}-{resolution}px-{key[:16]}"
+    return f"{slug(name, empty='data')}-{resolution}px-{key[:16]}"
 
 
 def _memory_mapped(load_item, count, resolution, stored_channels, channels, desc, stem, cache_dir):

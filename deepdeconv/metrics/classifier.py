@@ -25,7 +25,7 @@ from keras import layers
 
 from deepdeconv.errors import UserError
 from deepdeconv.fileio import atomic_path, write_json
-from deepdeconv.metrics.cache import cache_dir, source_key
+from deepdeconv.cache import cache_dir, source_key
 from deepdeconv.metrics.resize import legacy_resize
 from deepdeconv.pixels import from_uint8, to_uint8
 

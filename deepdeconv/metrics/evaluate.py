@@ -13,7 +13,7 @@ import numpy as np
 
 from deepdeconv.errors import UserError
 from deepdeconv.metrics import registry
-from deepdeconv.metrics.cache import cache_dir
+from deepdeconv.cache import cache_dir
 from deepdeconv.metrics.fid import FewSamplesWarning, frechet_distance, warn_if_few_samples
 from deepdeconv.metrics.inception_score import inception_score
 from deepdeconv.metrics.kid import kernel_inception_distance

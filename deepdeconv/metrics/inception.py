@@ -15,7 +15,7 @@ every later load must match it. Results record the sha256 of the graph they used
 import os
 import shutil
 import tarfile
-import urllib.request
+import urllib.error
 import warnings
 from pathlib import Path
 
@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from deepdeconv.errors import UserError
 from deepdeconv.fileio import atomic_path
-from deepdeconv.metrics.cache import cache_dir, sha256_file
+from deepdeconv.cache import cache_dir, download, sha256_file
 
 URL = "http://download.tensorflow.org/models/image/imagenet/inception-2015-12-05.tgz"
 GRAPH_FILE = "classify_image_graph_def.pb"
@@ -71,18 +71,11 @@ def download_graph(destination=None, url=URL):
     Returns:
         Path of the extracted `.pb`.
     """
-    from tqdm import tqdm
-
     destination = Path(destination or _cached_graph())
     archive = destination.with_name("inception-2015-12-05.tgz")
     try:
-        with urllib.request.urlopen(url, timeout=60) as response, atomic_path(archive) as tmp, open(tmp, "wb") as f:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc="downloading Inception graph") as bar:
-                while block := response.read(1 << 20):
-                    f.write(block)
-                    bar.update(len(block))
-    except OSError as e:
+        download(url, archive, desc="Downloading the Inception graph")
+    except (OSError, urllib.error.URLError) as e:
         raise UserError(f"The Inception graph is not available and could not be downloaded ({e}); "
                         f"{_HOW_TO_GET}.") from None
     try:

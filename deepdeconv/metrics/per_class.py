@@ -22,15 +22,11 @@ from tqdm.auto import tqdm
 from deepdeconv.errors import UserError
 from deepdeconv.metrics.fid import FewSamplesWarning, frechet_distance
 from deepdeconv.metrics.stats import StreamingStats
+from deepdeconv.models.conditional import class_of
 from deepdeconv.pixels import to_uint8
 
 PRESENT_THRESHOLD = 0.5  # a class is "present" when at least half of its samples are recognised as it
 DEFAULT_PER_CLASS = 200  # digits has ~180 real images per class; per-class FID wants > feature dims
-
-
-def balanced_labels(num_images, num_classes):
-    """Class of each generated image: image i gets class i mod `num_classes`."""
-    return np.arange(num_images) % num_classes
 
 
 def evaluate_per_class(generator, classifier, class_names=(), *, real=None, fid_network=None, fid_name="cfid",
@@ -67,7 +63,7 @@ def evaluate_per_class(generator, classifier, class_names=(), *, real=None, fid_
     names = _class_names(generator, classifier, class_names, num_classes_of)
     k = len(names)
     fid_network = fid_network or classifier
-    labels = balanced_labels(k * num_per_class, k)
+    labels = class_of(np.arange(k * num_per_class), k)
     hits = np.zeros(k, np.int64)
     fake_stats = [StreamingStats() for _ in range(k)]
     seeds = range(seed, seed + len(labels))

@@ -11,8 +11,10 @@ from typing import Callable, Iterator, Optional
 
 import numpy as np
 
+from deepdeconv.cache import source_key
 from deepdeconv.errors import UserError
-from deepdeconv.metrics.cache import source_key
+from deepdeconv.fileio import is_image_file
+from deepdeconv.models.conditional import class_of
 
 
 @dataclasses.dataclass
@@ -103,7 +105,7 @@ def generator_stream(generator, num_images, seed=0, description=None, num_classe
         num_classes = num_classes or num_classes_of(generator)
         if not num_classes:
             raise UserError("Cannot tell how many classes the conditional generator has; pass num_classes.")
-        labels = np.arange(num_images) % num_classes
+        labels = class_of(np.arange(num_images), num_classes)
     seeds = range(seed, seed + num_images)
 
     def batches(batch_size):
@@ -121,9 +123,8 @@ def folder_resolution(folder):
     """Side of the first image in a folder, for comparing two folders at their own size."""
     from PIL import Image
 
-    suffixes = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
     for path in sorted(Path(folder).rglob("*")):
-        if path.suffix.lower() in suffixes:
+        if is_image_file(path):
             try:
                 with Image.open(path) as im:
                     return max(im.size)

@@ -10,7 +10,6 @@ import contextvars
 import html
 import io
 import math
-import re
 import threading
 import time
 from pathlib import Path
@@ -19,7 +18,6 @@ from deepdeconv import rundir
 
 # Pictures narrower than this are enlarged by a whole factor: 32-pixel samples are unreadable.
 MIN_WIDTH = 256
-_GRID = re.compile(r"^grid-(\d{9})\.png$")
 
 
 def _encoded(image):
@@ -78,7 +76,7 @@ def newest_grid(outdir, since=0.0):
             modified = path.stat().st_mtime
         except OSError:  # deleted meanwhile
             continue
-        if modified >= newest_time and _GRID.match(path.name):
+        if modified >= newest_time and rundir.grid_step(path) is not None:
             newest, newest_time = path, modified
     return newest
 
@@ -86,8 +84,8 @@ def newest_grid(outdir, since=0.0):
 def grid_caption(path):
     """"<run> step N" for a training grid path."""
     path = Path(path)
-    m = _GRID.match(path.name)
-    step = f"step {int(m.group(1))}" if m else path.name
+    step = rundir.grid_step(path)
+    step = f"step {step}" if step is not None else path.name
     return f"{path.parent.parent.name} {step}"
 
 

@@ -1,6 +1,5 @@
 """What sample.py does, as functions with explicit paths: each writes its files or nothing."""
 import contextlib
-import re
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,6 @@ from deepdeconv.sampling.images import grid_shape, make_grid, save_gif, save_png
 from deepdeconv.sampling.latents import interpolation_latents, latents_from_seeds
 from deepdeconv.sampling.streams import NpzStream, PngFolder, seed_filename
 
-_TRAINING_GRID = re.compile(r"^grid-(\d{9})\.png$")
 
 
 def write_seed_images(generator, seeds, *, grid_path=None, grid=None, pad=2, scale=1, outdir=None,
@@ -101,9 +99,7 @@ def write_class_grid(generator, seeds, classes, path, *, trunc=None, pad=2, scal
 
 def training_grids(run_dir):
     """The sample grids written during training, `samples/grid-NNNNNNNNN.png`, in step order."""
-    folder = Path(run_dir) / rundir.SAMPLES
-    found = [(int(m.group(1)), p) for p in folder.glob("grid-*.png") if (m := _TRAINING_GRID.match(p.name))]
-    return [p for _, p in sorted(found)]
+    return rundir.list_grids(run_dir)
 
 
 def write_progress_gif(run_dir, path, duration_ms=250, hold_last_ms=2000):
