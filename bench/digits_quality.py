@@ -31,7 +31,7 @@ def main():
     from deepdeconv.checkpoint import load_generator
     from deepdeconv.config import TrainConfig
     from deepdeconv.data import load_source, real_uint8_batches
-    from deepdeconv.metrics.evaluate import evaluate
+    from deepdeconv.metrics.evaluator import evaluate
     from deepdeconv.metrics.sources import generator_stream
     from deepdeconv.training import train
     import numpy as np

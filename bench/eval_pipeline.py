@@ -68,7 +68,7 @@ def main():
     args = p.parse_args()
 
     from deepdeconv.data import load_source, real_uint8_batches
-    from deepdeconv.metrics.evaluate import _Accumulator, run_networks
+    from deepdeconv.metrics.evaluator import _Accumulator, run_networks
     from deepdeconv.metrics.inception import InceptionNetwork
     from deepdeconv.metrics.sources import source_stream
 

@@ -6,13 +6,16 @@ from pathlib import Path
 import tensorflow as tf
 
 from deepdeconv import remote, rundir
-from deepdeconv.callbacks import Checkpointer, NanGuard, Progress, RunLogger, SampleGrid
+from deepdeconv.callbacks import (Checkpointer, ClassSampleGrid, EvaluationCallback, MirrorCallback, NanGuard,
+                                  Progress, RunLogger, SampleGrid)
 from deepdeconv.checkpoint import check_compatible, latest_checkpoint, restore_checkpoint
 from deepdeconv.config import TrainConfig
+from deepdeconv.data import load_source, training_batches
 from deepdeconv.distribute import check_batch, distribute_batches, is_chief, make_strategy, output_dir
 from deepdeconv.errors import UserError
 from deepdeconv.fileio import append_jsonl
 from deepdeconv.gan import build_gan
+from deepdeconv.sampling import latents_from_seeds
 
 
 def resolve_config(config, source):
@@ -67,8 +70,6 @@ def _report_data(source, log_path):
 
 
 def _callbacks(config, run_dir, source, writer, progress, mirror):
-    from deepdeconv.sampling import latents_from_seeds
-
     total = config.total_steps
     nan_guard = NanGuard()
     checkpointer = Checkpointer(run_dir, config, config.checkpoint_every, config.keep_checkpoints, nan_guard)
@@ -76,20 +77,14 @@ def _callbacks(config, run_dir, source, writer, progress, mirror):
                        elapsed_before=_elapsed_so_far(run_dir / rundir.LOG))
     latents = latents_from_seeds(range(config.grid_size), config.z_dim)
     if config.conditional:
-        from deepdeconv.callbacks.class_grid import ClassSampleGrid
-
         grid = ClassSampleGrid(run_dir, latents, len(config.class_names), config.sample_every, writer)
     else:
         grid = SampleGrid(run_dir, latents, config.sample_every, writer)
     callbacks = [nan_guard, logger, grid, checkpointer]
     if config.eval_every:
-        from deepdeconv.callbacks.evaluation import EvaluationCallback
-
         callbacks.append(EvaluationCallback(run_dir, config, source, config.eval_every, config.eval_metrics,
                                             config.eval_num, on_best=checkpointer.save_best, writer=writer))
     if mirror is not None:
-        from deepdeconv.callbacks.mirror import MirrorCallback
-
         # As often as anything is written, so a preempted TPU VM loses at most that much.
         callbacks.append(MirrorCallback(mirror, min(config.log_every, config.sample_every, config.checkpoint_every)))
     callbacks.append(Progress(total, config.batch, disable=not progress))
@@ -116,8 +111,6 @@ def train(config, run_dir=None, progress=True):
         UserError: for bad data, an incompatible checkpoint, or a non-finite loss.
         KeyboardInterrupt: after a checkpoint of the interrupted state has been saved.
     """
-    from deepdeconv.data import load_source
-
     resuming = run_dir is not None
     strategy = make_strategy(config.strategy, config.tpu)
     check_batch(config.batch, strategy)
@@ -158,8 +151,6 @@ def _train_into(out_dir, config, source, strategy, resume_from, progress, mirror
     `mirror` (or None) copies `out_dir` to the run's remote home, `shown_as` names the run in
     messages.
     """
-    from deepdeconv.data import training_batches
-
     config.save(out_dir / rundir.CONFIG)
     _report_data(source, out_dir / rundir.LOG)
 

@@ -267,7 +267,7 @@ def test_per_class_evaluation_finds_the_class_the_generator_never_draws():
 
 
 def test_per_class_evaluation_through_an_evaluator_uses_its_classifier_and_real_data():
-    from deepdeconv.metrics.evaluate import Evaluator
+    from deepdeconv.metrics.evaluator import Evaluator
     from deepdeconv.metrics.per_class import per_class_for_evaluator
 
     evaluator = Evaluator("cfid", _real_source(), networks={"classifier": _StubClassifier()}, progress=False)

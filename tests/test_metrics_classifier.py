@@ -63,7 +63,7 @@ def test_images_of_another_size_or_channel_count_are_adapted(tmp_path):
 
 def test_classifier_fid_on_digits_is_small_for_real_halves_and_large_for_noise():
     from deepdeconv.data import ImageSource, load_source, real_uint8_batches
-    from deepdeconv.metrics.evaluate import evaluate
+    from deepdeconv.metrics.evaluator import evaluate
     from deepdeconv.metrics.sources import source_stream
 
     net = classifier.classifier_for("digits", 16, 1, steps=150, progress=False)

@@ -6,7 +6,7 @@ from PIL import Image
 from deepdeconv.data import ImageSource, real_uint8_batches
 from deepdeconv.errors import UserError
 from deepdeconv.metrics.classifier import ClassifierNetwork, build_classifier, train_classifier
-from deepdeconv.metrics.evaluate import Evaluator, evaluate
+from deepdeconv.metrics.evaluator import Evaluator, evaluate
 from deepdeconv.metrics.fid import frechet_distance
 from deepdeconv.metrics.inception import InceptionNetwork
 from deepdeconv.metrics.inception_score import inception_score

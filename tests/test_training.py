@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from deepdeconv import rundir, training
-from deepdeconv.callbacks.progress import Progress
+from deepdeconv.callbacks import Progress
 from deepdeconv.checkpoint import latest_checkpoint
 from deepdeconv.errors import UserError
 from helpers import tiny_config

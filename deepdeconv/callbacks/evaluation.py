@@ -37,12 +37,12 @@ class EvaluationCallback(StepCallback):
         on_best: callable(step, value), or None.
         writer: the run's tf.summary writer for TensorBoard scalars, or None for none.
         progress: show progress bars during evaluation.
-        **evaluator_options: passed to `metrics.evaluate.Evaluator` (inception, batch_size, networks, ...).
+        **evaluator_options: passed to `metrics.evaluator.Evaluator` (inception, batch_size, networks, ...).
     """
 
     def __init__(self, run_dir, config, real_source, every_steps, metric_names, num_gen, on_best=None,
                  writer=None, progress=False, **evaluator_options):
-        from deepdeconv.metrics.evaluate import Evaluator
+        from deepdeconv.metrics.evaluator import Evaluator
         from deepdeconv.metrics.registry import parse_metrics
         from deepdeconv.metrics.sources import source_stream
 

@@ -99,7 +99,7 @@ def main(argv=None):
     real = args.real or real_default
     if real is None and any(m.needs_real for m in metrics):
         raise UserError("Say what to compare with: --real FOLDER, a dataset name, or a statistics .npz.")
-    from deepdeconv.metrics.evaluate import Evaluator
+    from deepdeconv.metrics.evaluator import Evaluator
 
     evaluator = Evaluator(metrics, real, resolution=resolution, channels=channels, num_real=args.num_real,
                           inception=args.inception, batch_size=args.batch, cache=args.cache, progress=args.progress)
@@ -183,7 +183,7 @@ def _save_stats_only(args, metrics):
         raise UserError("Give generated images to evaluate, or --real DATA with --save-stats PATH.")
     if args.real.endswith(".npz"):
         raise UserError("--save-stats needs real images, not a statistics file.")
-    from deepdeconv.metrics.evaluate import Evaluator
+    from deepdeconv.metrics.evaluator import Evaluator
     from deepdeconv.metrics.sources import folder_resolution
 
     resolution = args.resolution or (folder_resolution(args.real) if Path(args.real).is_dir() else None)

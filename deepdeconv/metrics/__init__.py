@@ -1,13 +1,13 @@
 """GAN metrics that match the reference implementations (TTUR / TF-GAN, "legacy TensorFlow").
 
-    from deepdeconv.metrics.evaluate import evaluate
+    from deepdeconv.metrics.evaluator import evaluate
     from deepdeconv.metrics.sources import generator_stream
     record = evaluate(generator_stream(generator, 50000), "cifar10", "fid,is")
 
 Modules: `registry` (metric names), `inception` (2015-12-05 graph), `keras_inception`
 (alternative, not comparable), `classifier` (offline, domain-specific network), `resize`
 (TF1 bilinear), `stats` (streaming mean/covariance, `.npz` files), `fid`, `inception_score`,
-`kid`, `precision_recall` (the formulas), `sources` (image streams), `evaluate` (runs them).
+`kid`, `precision_recall` (the formulas), `sources` (image streams), `evaluator` (runs them).
 """
 from deepdeconv.metrics.fid import frechet_distance
 from deepdeconv.metrics.inception_score import inception_score

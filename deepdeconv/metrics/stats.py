@@ -3,12 +3,14 @@
 A statistics file holds `mu` [D] and `sigma` [D, D] exactly as TTUR and pytorch-fid write
 them, so their published reference statistics can be used directly and ours can be read by
 them. We add optional keys (`n`, `network`, `reference`, `features`) that those readers ignore.
+Real statistics are also cached in the user cache, keyed by network and data (`cached_stats`).
 """
 import json
 from pathlib import Path
 
 import numpy as np
 
+from deepdeconv.cache import cache_dir
 from deepdeconv.errors import UserError
 from deepdeconv.fileio import atomic_path
 
@@ -119,3 +121,34 @@ def load_stats(path):
     if "features" in data:
         out["features"] = data["features"]
     return out
+
+
+# --- the disk cache of real statistics, shared by every run on the same data -----------------
+
+def _cache_path(network, cache_key):
+    tag = network.name + (f"-{network.sha256[:12]}" if getattr(network, "sha256", None) else "")
+    return cache_dir("stats", f"{tag}-{cache_key}.npz")
+
+
+def cached_stats(network, cache_key, need_features=False):
+    """The cached real statistics of the data `cache_key` under `network`, or None.
+
+    A damaged entry, or one without the features a metric needs, counts as missing (it is
+    recomputed and overwritten).
+    """
+    path = _cache_path(network, cache_key)
+    if not path.is_file():
+        return None
+    try:
+        cached = load_stats(path)
+    except UserError:
+        return None
+    if need_features and "features" not in cached:
+        return None
+    return cached
+
+
+def store_cached_stats(network, cache_key, result, reference):
+    """Caches real statistics ({"mu", "sigma", "n", optional "features"}) for `cached_stats`."""
+    save_stats(_cache_path(network, cache_key), result["mu"], result["sigma"], n=result["n"],
+               network=network.name, reference=reference, features=result.get("features"))

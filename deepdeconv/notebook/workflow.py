@@ -61,7 +61,7 @@ def write_real_images(data, folder, resolution, channels=None, limit=None):
 
 
 def metrics_summary(record):
-    """A result record of `deepdeconv.metrics.evaluate` as readable lines: values, then warnings."""
+    """A result record of `deepdeconv.metrics.evaluator` as readable lines: values, then warnings."""
     lines = []
     for name, value in sorted(record["metrics"].items()):
         if isinstance(value, dict):  # the class histogram

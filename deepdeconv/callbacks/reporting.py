@@ -1,31 +1,11 @@
-"""log.jsonl and TensorBoard scalars; a guard that stops on a non-finite loss."""
-import math
+"""What a run reports as it goes: log.jsonl and TensorBoard scalars, and a progress bar with ETA."""
 import time
 
 import tensorflow as tf
+import tqdm
 
 from deepdeconv.callbacks.base import StepCallback
 from deepdeconv.fileio import append_jsonl
-
-
-class NanGuard(StepCallback):
-    """Stops training at the first non-finite loss and remembers the step.
-
-    It must come before the Checkpointer in the callback list, which then refuses to save:
-    the last good checkpoint stays the latest.
-    """
-
-    def __init__(self):
-        super().__init__(every=1)
-        self.bad_step = None
-        self.bad_losses = None
-
-    def on_train_batch_end(self, batch, logs=None):
-        bad = {k: float(v) for k, v in (logs or {}).items() if not math.isfinite(float(v))}
-        if bad:
-            self.bad_step = self.current_step()
-            self.bad_losses = bad
-            self.model.stop_training = True
 
 
 class RunLogger(StepCallback):
@@ -81,3 +61,38 @@ class RunLogger(StepCallback):
         self.mark, self.mark_step = now, step
         for tracker in self.model.metrics:
             tracker.reset_state()
+
+
+class Progress(StepCallback):
+    """Shows steps done of `total_steps`, images per second and ETA.
+
+    Args:
+        total_steps: generator steps the run lasts.
+        batch: images per step (for the img/s figure).
+        disable: hide the bar (tests, non-interactive logs).
+    """
+
+    def __init__(self, total_steps, batch, disable=False):
+        super().__init__(every=1)
+        self.total_steps = total_steps
+        self.batch = batch
+        self.disable = disable
+        self.bar = None
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self.bar = tqdm.tqdm(total=self.total_steps, initial=self.last_step, unit="step", dynamic_ncols=True,
+                             disable=self.disable, smoothing=0.1, desc="train")
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = self.current_step()
+        self.bar.update(step - self.last_step)
+        self.last_step = step
+        rate = self.bar.format_dict.get("rate")
+        if rate and logs:
+            self.bar.set_postfix(img_s=f"{rate * self.batch:.0f}", d=f"{float(logs['d_loss']):.3f}",
+                                 g=f"{float(logs['g_loss']):.3f}", refresh=False)
+
+    def on_train_end(self, logs=None):
+        if self.bar is not None:
+            self.bar.close()

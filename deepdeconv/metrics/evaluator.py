@@ -13,13 +13,12 @@ import numpy as np
 
 from deepdeconv.errors import UserError
 from deepdeconv.metrics import registry
-from deepdeconv.cache import cache_dir
 from deepdeconv.metrics.fid import FewSamplesWarning, frechet_distance, warn_if_few_samples
 from deepdeconv.metrics.inception_score import inception_score
 from deepdeconv.metrics.kid import kernel_inception_distance
 from deepdeconv.metrics.precision_recall import precision_recall
 from deepdeconv.metrics.sources import ImageStream, array_stream, data_stream, prefetched
-from deepdeconv.metrics.stats import StreamingStats, load_stats, save_stats
+from deepdeconv.metrics.stats import StreamingStats, cached_stats, load_stats, save_stats, store_cached_stats
 
 DEFAULT_BATCH = 100
 
@@ -209,11 +208,6 @@ class Evaluator:
         return needs
 
     # --- real side --------------------------------------------------------------------------
-    def _stats_cache_path(self, kind):
-        net = self.network(kind)
-        tag = net.name + (f"-{net.sha256[:12]}" if getattr(net, "sha256", None) else "")
-        return cache_dir("stats", f"{tag}-{self.real.cache_key}.npz")
-
     def real_results(self):
         """Real statistics/features per network (cached in memory and, when possible, on disk)."""
         if self._real_results is not None:
@@ -236,9 +230,7 @@ class Evaluator:
             for kind, result in computed.items():
                 results[kind] = result
                 if self.cache and self.real.cache_key:
-                    save_stats(self._stats_cache_path(kind), result["mu"], result["sigma"], n=result["n"],
-                               network=networks[kind].name, reference=self.real.reference,
-                               features=result.get("features"))
+                    store_cached_stats(networks[kind], self.real.cache_key, result, self.real.reference)
         self._real_results = results
         return results
 
@@ -252,16 +244,7 @@ class Evaluator:
     def _load_cached(self, kind, need):
         if not (self.cache and self.real.cache_key):
             return None
-        path = self._stats_cache_path(kind)
-        if not path.is_file():
-            return None
-        try:
-            cached = load_stats(path)
-        except UserError:
-            return None  # a damaged cache entry is recomputed and overwritten
-        if need["features"] and "features" not in cached:
-            return None
-        return cached
+        return cached_stats(self.network(kind), self.real.cache_key, need["features"])
 
     def save_real_stats(self, path, kind=registry.INCEPTION):
         """Writes the real data's statistics for one network as a TTUR-compatible `.npz`."""
