@@ -1,4 +1,7 @@
+import importlib.abc
+import importlib.util
 import os
+import sys
 import tempfile
 
 import pytest
@@ -18,13 +21,30 @@ def isolated_cache(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
-def pytest_configure(config):
-    """Splits the CPU into two logical devices before any test starts TensorFlow's runtime.
+class _SplitCpuOnImport(importlib.abc.MetaPathFinder):
+    """Splits the CPU into two logical devices as soon as TensorFlow is imported.
 
     The mirrored-strategy tests need two replicas, and the split is only possible before the
-    first operation runs; doing it here keeps it independent of test order.
+    first operation runs; doing it at import keeps it independent of test order, while tests
+    that never import TensorFlow (pure numpy) do not pay for loading it.
     """
-    import tensorflow as tf
 
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    def find_spec(self, name, path, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        run_module = spec.loader.exec_module
+
+        def exec_module(module):
+            run_module(module)
+            cpu = module.config.list_physical_devices("CPU")[0]
+            module.config.set_logical_device_configuration(cpu, [module.config.LogicalDeviceConfiguration()] * 2)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+def pytest_configure(config):
+    if "tensorflow" not in sys.modules:
+        sys.meta_path.insert(0, _SplitCpuOnImport())

@@ -10,7 +10,7 @@ from deepdeconv import rundir
 from deepdeconv.callbacks.evaluation import EvaluationCallback
 from deepdeconv.config import TrainConfig
 from deepdeconv.data import ImageSource
-from test_metrics_inception import write_fake_inception_graph
+from fake_inception import write_fake_inception_graph
 
 
 pytestmark = pytest.mark.usefixtures("isolated_cache")

@@ -13,7 +13,7 @@ from deepdeconv.cli.common import run_cli
 from deepdeconv.cli.evaluate import main
 from deepdeconv.config import TrainConfig
 from deepdeconv.errors import UserError
-from test_metrics_inception import write_fake_inception_graph
+from fake_inception import write_fake_inception_graph
 
 
 pytestmark = pytest.mark.usefixtures("isolated_cache")

@@ -12,7 +12,7 @@ from deepdeconv.metrics.inception import InceptionNetwork
 from deepdeconv.metrics.inception_score import inception_score
 from deepdeconv.metrics.sources import prefetched, source_stream
 from deepdeconv.metrics.stats import save_stats
-from test_metrics_inception import FEATURES, write_fake_inception_graph
+from fake_inception import FEATURES, write_fake_inception_graph
 
 
 pytestmark = pytest.mark.usefixtures("isolated_cache")
