@@ -1,12 +1,11 @@
-"""A run's JSONL logs as columns, and line charts of them drawn with Pillow."""
+"""A run's JSONL logs as columns, and line charts of them (matplotlib)."""
 import json
 import math
 from pathlib import Path
 
-from deepdeconv.errors import UserError
+import numpy as np
 
-# Matplotlib's "tab10" colours: distinguishable, also for most colour-blind readers.
-COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
+from deepdeconv.errors import UserError
 
 
 def _flatten(record, prefix=""):
@@ -61,10 +60,6 @@ def metric_names(columns):
             and any(_number(v) for v in values)]
 
 
-def _label(value):
-    return f"{value:.4g}"
-
-
 def line_chart(columns, x, ys, title="", size=(480, 280)):
     """Draws columns `ys` against column `x` as lines on one pair of axes.
 
@@ -83,69 +78,34 @@ def line_chart(columns, x, ys, title="", size=(480, 280)):
     Raises:
         UserError: a named column does not exist.
     """
-    from PIL import Image, ImageDraw, ImageFont
+    # Deferred: matplotlib is only needed for notebook charts (the `notebooks` extra), and the
+    # figure is drawn off-screen (Agg) so no display or pyplot state is involved.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from PIL import Image
 
     ys = [ys] if isinstance(ys, str) else list(ys)
     missing = [name for name in (x, *ys) if name not in columns]
     if missing:
         raise UserError(f"There is no column {missing[0]!r} to plot; the columns are "
                         f"{', '.join(columns) or 'none (nothing was logged)'}.")
-    series = {name: [(float(a), float(b)) for a, b in zip(columns[x], columns[name]) if _number(a) and _number(b)]
-              for name in ys}
-    width, height = size
-    image = Image.new("RGB", size, "white")
-    draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default()
-    draw.text((8, 6), title, fill="black", font=font)
-    points = [p for line in series.values() for p in line]
-    if not points:
-        draw.text((width // 3, height // 2), "no data yet", fill="gray", font=font)
-        return image
-    left, right, top, bottom = 64, width - 12, 26, height - 24
-    x0, x1 = _span(p[0] for p in points)
-    y0, y1 = _span(p[1] for p in points)
-    inset = 6  # keeps lines and markers off the frame
-
-    def at(px, py):
-        return (left + inset + (px - x0) / (x1 - x0) * (right - left - 2 * inset),
-                bottom - inset - (py - y0) / (y1 - y0) * (bottom - top - 2 * inset))
-
-    draw.rectangle((left, top, right, bottom), outline="black")
-    for value in (y0, (y0 + y1) / 2, y1):
-        y = at(x0, value)[1]
-        draw.line((left + 1, y, right - 1, y), fill="#e0e0e0")
-        _text(draw, (left - 6, y), _label(value), "black", font, h=1.0, v=0.5)
-    for value in (x0, x1):
-        _text(draw, (at(value, y0)[0], bottom + 4), _label(value), "black", font, h=0.5, v=0.0)
-    _text(draw, ((left + right) / 2, bottom + 4), x, "gray", font, h=0.5, v=0.0)
-    for i, (name, line) in enumerate(series.items()):
-        colour = COLOURS[i % len(COLOURS)]
-        pixels = [at(*p) for p in line]
-        if len(pixels) > 1:
-            draw.line(pixels, fill=colour, width=2)
-        if len(pixels) <= 30:  # few points: mark each, a lone one would be invisible otherwise
-            for px, py in pixels:
-                draw.ellipse((px - 2, py - 2, px + 2, py + 2), fill=colour)
-    # The legend sits in the top margin, right-aligned, so it never covers a line.
-    legend_right = right
-    for i, name in reversed(list(enumerate(series))):
-        _text(draw, (legend_right, 6), name, COLOURS[i % len(COLOURS)], font, h=1.0, v=0.0)
-        legend_right -= draw.textbbox((0, 0), name, font=font)[2] + 14
-    return image
-
-
-def _text(draw, xy, text, colour, font, h, v):
-    """Draws `text` with the point `xy` at fraction (h, v) of its box (Pillow's bitmap default
-    font does not support anchors)."""
-    x0, y0, x1, y1 = draw.textbbox((0, 0), text, font=font)
-    draw.text((xy[0] - h * (x1 - x0) - x0, xy[1] - v * (y1 - y0) - y0), text, fill=colour, font=font)
-
-
-def _span(values):
-    """(low, high) of the values, widened so that a constant series still has a height."""
-    values = list(values)
-    low, high = min(values), max(values)
-    if high == low:
-        pad = abs(low) * 0.05 or 0.5
-        return low - pad, high + pad
-    return low, high
+    figure = Figure(figsize=(size[0] / 100, size[1] / 100), dpi=100, layout="constrained")
+    axes = figure.add_subplot()
+    axes.set_title(title, fontsize=9)
+    axes.set_xlabel(x, fontsize=8)
+    axes.tick_params(labelsize=7)
+    axes.grid(alpha=0.3)
+    drawn = False
+    for name in ys:
+        points = [(float(a), float(b)) for a, b in zip(columns[x], columns[name]) if _number(a) and _number(b)]
+        if points:
+            # Few points: mark each, a lone one would be invisible otherwise.
+            axes.plot(*zip(*points), label=name, marker="o" if len(points) <= 30 else None, markersize=3)
+            drawn = True
+    if drawn:
+        axes.legend(fontsize=7)
+    else:
+        axes.text(0.5, 0.5, "no data yet", ha="center", va="center", color="gray", transform=axes.transAxes)
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    return Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3].copy())
