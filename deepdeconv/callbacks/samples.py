@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from deepdeconv import rundir, sampling
 from deepdeconv.callbacks.base import StepCallback
-from deepdeconv.models.conditional import class_of
+from deepdeconv.sampling.latents import class_of
 
 
 class SampleGrid(StepCallback):

@@ -1,12 +1,11 @@
 """sample.py: turn a trained generator into pictures (grids, per-seed PNGs, .npz, GIFs)."""
 import argparse
 import dataclasses
-import os
-import re
 import sys
 from pathlib import Path
 
 from deepdeconv.errors import UserError
+from deepdeconv.sampling import outputs
 
 EPILOG = """\
 examples:
@@ -168,10 +167,12 @@ def _load(args, seeds):
 
     generator, config = load_generator(args.source, checkpoint=args.checkpoint, ema=args.ema)
     class_names = tuple(config.class_names) if config is not None else ()
-    fixed_class = _class_index(args.class_, generator, class_names)
-    return _Job(generator=generator, seeds=seeds, labels=_labels(generator, seeds, fixed_class, class_names),
-                class_names=class_names, run_dir=Path(args.source) if Path(args.source).is_dir() else None,
-                tag=_tag(args, seeds, class_names, fixed_class))
+    fixed_class = outputs.class_index(args.class_, generator, class_names)
+    tag = outputs.file_tag(seeds, args.interpolate or args.seeds or "0-63", class_names, fixed_class, args.trunc,
+                           args.checkpoint, args.ema)
+    return _Job(generator=generator, seeds=seeds,
+                labels=outputs.seed_labels(generator, seeds, fixed_class, class_names), class_names=class_names,
+                run_dir=Path(args.source) if Path(args.source).is_dir() else None, tag=tag)
 
 
 def _progress_gif(args):
@@ -179,8 +180,8 @@ def _progress_gif(args):
     from deepdeconv.sampling.tasks import write_progress_gif
 
     run_dir = require_run_dir(args.source)
-    out = _output(args.out, run_dir, "progress.gif", "--out", ".gif")
-    count = _writing(write_progress_gif, run_dir, out, duration_ms=args.frame_ms or 250)
+    out = outputs.output_path(args.out, run_dir, "progress.gif", "--out", ".gif")
+    count = outputs.writing(write_progress_gif, run_dir, out, duration_ms=args.frame_ms or 250)
     print(f"wrote {out} ({count} training grids)")
     return 0
 
@@ -188,11 +189,11 @@ def _progress_gif(args):
 def _interpolate(args, job):
     from deepdeconv.sampling.tasks import write_interpolation
 
-    out = _output(args.out, job.run_dir, f"interp-{job.tag}-f{args.frames}.png", "--out", ".png", ".gif")
+    out = outputs.output_path(args.out, job.run_dir, f"interp-{job.tag}-f{args.frames}.png", "--out", ".png", ".gif")
     strip, gif = out.with_suffix(".png"), out.with_suffix(".gif")
     # The whole path keeps the first waypoint's class, so only the latent moves.
     label = None if job.labels is None else int(job.labels[0])
-    _writing(write_interpolation, job.generator, job.seeds, args.frames, strip, gif, label=label,
+    outputs.writing(write_interpolation, job.generator, job.seeds, args.frames, strip, gif, label=label,
              trunc=args.trunc, duration_ms=args.frame_ms or 80, batch_size=args.batch, pad=args.pad,
              scale=args.scale)
     print(f"wrote {strip} and {gif}")
@@ -201,8 +202,8 @@ def _interpolate(args, job):
 def _trunc_sweep(args, job, thresholds):
     from deepdeconv.sampling.tasks import write_trunc_sweep
 
-    out = _output(args.out, job.run_dir, f"trunc-sweep-{job.tag}.png", "--out", ".png")
-    _writing(write_trunc_sweep, job.generator, job.seeds, thresholds, out, labels=job.labels,
+    out = outputs.output_path(args.out, job.run_dir, f"trunc-sweep-{job.tag}.png", "--out", ".png")
+    outputs.writing(write_trunc_sweep, job.generator, job.seeds, thresholds, out, labels=job.labels,
              batch_size=args.batch, pad=args.pad, scale=args.scale)
     print(f"wrote {out} (rows: truncation {', '.join(f'{t:g}' for t in thresholds)})")
 
@@ -210,11 +211,11 @@ def _trunc_sweep(args, job, thresholds):
 def _class_grid(args, job):
     from deepdeconv.sampling.tasks import write_class_grid
 
-    count = _class_count(job.generator, job.class_names)
+    count = outputs.class_count(job.generator, job.class_names)
     if count is None:
         raise UserError("--grid-by-class needs a conditional generator, but this one is unconditional.")
-    out = _output(args.out, job.run_dir, f"classes-{job.tag}.png", "--out", ".png")
-    _writing(write_class_grid, job.generator, job.seeds, list(range(count)), out, trunc=args.trunc,
+    out = outputs.output_path(args.out, job.run_dir, f"classes-{job.tag}.png", "--out", ".png")
+    outputs.writing(write_class_grid, job.generator, job.seeds, list(range(count)), out, trunc=args.trunc,
              batch_size=args.batch, pad=args.pad, scale=args.scale)
     print(f"wrote {out} (rows: {', '.join(job.class_names) or f'classes 0-{count - 1}'})")
 
@@ -224,10 +225,10 @@ def _sample_seeds(args, job, grid):
     from deepdeconv.sampling.tasks import write_seed_images
 
     want_grid = args.grid is not None or args.out is not None or (args.outdir is None and args.npz is None)
-    grid_path = _output(args.out, job.run_dir, f"{job.tag}.png", "--out", ".png") if want_grid else None
-    outdir = None if args.outdir is None else _output(args.outdir or None, job.run_dir, job.tag, "--outdir", "")
-    npz = None if args.npz is None else _output(args.npz or None, job.run_dir, f"{job.tag}.npz", "--npz", ".npz")
-    _writing(write_seed_images, job.generator, job.seeds, grid_path=grid_path, grid=grid, outdir=outdir,
+    grid_path = outputs.output_path(args.out, job.run_dir, f"{job.tag}.png", "--out", ".png") if want_grid else None
+    outdir = None if args.outdir is None else outputs.output_path(args.outdir or None, job.run_dir, job.tag, "--outdir", "")
+    npz = None if args.npz is None else outputs.output_path(args.npz or None, job.run_dir, f"{job.tag}.npz", "--npz", ".npz")
+    outputs.writing(write_seed_images, job.generator, job.seeds, grid_path=grid_path, grid=grid, outdir=outdir,
              npz_path=npz, labels=job.labels, trunc=args.trunc, batch_size=args.batch, pad=args.pad,
              scale=args.scale)
     n = len(job.seeds)
@@ -260,107 +261,6 @@ def _thresholds(text):
     if not values or not all(v > 0 for v in values):
         raise UserError(f"--trunc-sweep takes positive thresholds such as 0.5,1,2,inf, got {text!r}.")
     return values
-
-
-def _class_count(generator, class_names):
-    """Number of classes of a conditional generator (config first, then the model); None if unconditional."""
-    from deepdeconv import sampling
-
-    if not sampling.is_conditional(generator):
-        return None
-    count = len(class_names) or sampling.num_classes_of(generator)
-    if not count:
-        raise UserError("This conditional generator does not say how many classes it has; "
-                        "sample from its run directory, whose config.json names them.")
-    return count
-
-
-def _class_index(text, generator, class_names):
-    """--class as an index, checked against the generator; None when not given."""
-    if text is None:
-        return None
-    count = _class_count(generator, class_names)
-    if count is None:
-        raise UserError("--class needs a conditional generator, but this one is unconditional.")
-    if text in class_names:
-        return class_names.index(text)
-    known = ", ".join(f"{i}={n}" for i, n in enumerate(class_names)) or f"0-{count - 1}"
-    if not text.isdigit():
-        raise UserError(f"--class {text!r} is not a class of this generator; choose from {known}.")
-    if int(text) >= count:
-        raise UserError(f"--class {text} is out of range; this generator has {count} classes ({known}).")
-    return int(text)
-
-
-def _labels(generator, seeds, fixed_class, class_names):
-    """One class per seed for a conditional generator: --class, else seed mod the class count."""
-    import numpy as np
-
-    from deepdeconv.models.conditional import class_of
-
-    count = _class_count(generator, class_names)
-    if count is None:
-        return None
-    if fixed_class is not None:
-        return np.full(len(seeds), fixed_class, np.int64)
-    return class_of(seeds, count)
-
-
-def _tag(args, seeds, class_names, fixed_class):
-    """Default file-name stem describing what was sampled, e.g. seeds0-63-trunc1.5-noema."""
-    if isinstance(seeds, range):
-        label = f"{seeds.start}-{seeds.stop - 1}"
-    else:
-        label = re.sub(r"[^0-9-]+", "_", (args.interpolate or args.seeds or "0-63"))
-        if len(label) > 40:
-            label = f"{seeds[0]}_to_{seeds[-1]}_n{len(seeds)}"
-    parts = [f"seeds{label}"]
-    if fixed_class is not None:
-        parts.append(f"class{class_names[fixed_class] if class_names else fixed_class}")
-    if args.trunc is not None:
-        parts.append(f"trunc{args.trunc:g}")
-    if args.checkpoint:
-        parts.append(Path(args.checkpoint).stem)
-    if not args.ema:
-        parts.append("noema")
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", "-".join(parts))
-
-
-def _output(given, run_dir, default_name, option, *suffixes):
-    """The path to write: the user's, else `default_name` in the run's samples folder.
-
-    Refuses, before any generation, paths that cannot be written and suffixes that would
-    mislabel the file; `suffixes` of ("",) means a folder.
-    """
-    from deepdeconv.rundir import SAMPLES
-
-    if given is None:
-        if run_dir is None:
-            raise UserError(f"Name the output with {option} PATH when sampling from a .keras file "
-                            "(only run directories have a samples folder).")
-        path = run_dir / SAMPLES / default_name
-    else:
-        path = Path(given)
-    is_folder = suffixes == ("",)
-    if not is_folder and path.suffix.lower() not in suffixes:
-        raise UserError(f"{option} {path} must end in {' or '.join(suffixes)}.")
-    if path.exists() and path.is_dir() != is_folder:
-        raise UserError(f"{option} {path} is {'a file' if is_folder else 'a folder'}; "
-                        f"give a {'folder' if is_folder else 'file'} name.")
-    existing = next(p for p in [path.parent, *path.parent.parents] if p.exists())
-    if not existing.is_dir():
-        raise UserError(f"Cannot write {path}: {existing} is a file, not a folder.")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UserError(f"Cannot write {path}: {existing} is not writable.")
-    return path
-
-
-def _writing(task, *args, **kwargs):
-    """Runs a writing task, turning a failed write (disk full, permissions) into one sentence."""
-    try:
-        return task(*args, **kwargs)
-    except OSError as e:
-        raise UserError(f"Could not write {e.filename or 'the output'} ({e.strerror or e}).") from None
 
 
 def console_main():

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from deepdeconv.errors import UserError
 from deepdeconv.metrics.fid import FewSamplesWarning, frechet_distance
 from deepdeconv.metrics.stats import StreamingStats
-from deepdeconv.models.conditional import class_of
+from deepdeconv.sampling.latents import class_of
 from deepdeconv.pixels import to_uint8
 
 PRESENT_THRESHOLD = 0.5  # a class is "present" when at least half of its samples are recognised as it

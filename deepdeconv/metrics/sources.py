@@ -14,7 +14,7 @@ import numpy as np
 from deepdeconv.cache import source_key
 from deepdeconv.errors import UserError
 from deepdeconv.fileio import is_image_file
-from deepdeconv.models.conditional import class_of
+from deepdeconv.sampling.latents import class_of
 
 
 @dataclasses.dataclass

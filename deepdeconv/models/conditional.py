@@ -13,7 +13,6 @@ input is int32 of shape [B]; `sampling.num_classes_of` reads the class count fro
 Embedding layers' `input_dim`.
 """
 import keras
-import numpy as np
 from keras import layers
 
 from deepdeconv.models.layers import dcgan_init
@@ -25,22 +24,6 @@ CLASS_CODE_DIM = 16  # class embedding size at the generator's input (see `embed
 def num_classes(config):
     """Number of classes the networks of a TrainConfig are conditioned on; 0 if unconditional."""
     return len(config.class_names) if config.conditional else 0
-
-
-def class_of(indices, num_classes):
-    """The class image i is drawn for when none is asked: i mod `num_classes`.
-
-    Every balanced sample uses it: training grids and `sample.py` (i = seed), evaluation
-    (i = position), so a seed's class never depends on its neighbours.
-
-    Args:
-        indices: seeds or positions, any int sequence.
-        num_classes: classes of the conditional generator.
-
-    Returns:
-        int64 array of class indices, shaped like `indices`.
-    """
-    return np.asarray(indices, np.int64) % num_classes
 
 
 def label_input():

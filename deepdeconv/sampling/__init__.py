@@ -1,9 +1,11 @@
 """Turning latents into image files: the one path shared by sample.py and the training callbacks.
 
-    latents.py   seeds -> latents (per-seed RandomState), truncation, slerp
+    latents.py   seeds -> latents (per-seed RandomState), truncation, slerp; class_of(seed)
     generate.py  generator in batches, [-1, 1] -> uint8 via `pixels.to_uint8`
     images.py    grids, PNG and GIF files, `write_grid` for the sample-grid callback
     streams.py   folders of PNGs and .npz arrays for any number of images, memory flat
+    tasks.py     what sample.py writes (seed images, interpolations, sweeps, class grids, GIFs)
+    outputs.py   classes per seed, default file names and output paths for sample.py
 """
 from deepdeconv.sampling.generate import (generate, generate_from_seeds, is_conditional, label_input,
                                           num_classes_of, z_dim_of)

@@ -120,3 +120,19 @@ def interpolation_latents(latents, frames):
     """
     t = np.linspace(0.0, 1.0, frames)
     return np.stack([slerp(a, b, t) for a, b in zip(latents[:-1], latents[1:])])
+
+
+def class_of(indices, num_classes):
+    """The class image i is drawn for when none is asked: i mod `num_classes`.
+
+    Every balanced sample uses it: training grids and `sample.py` (i = seed), evaluation
+    (i = position), so a seed's class never depends on its neighbours.
+
+    Args:
+        indices: seeds or positions, any int sequence.
+        num_classes: classes of the conditional generator.
+
+    Returns:
+        int64 array of class indices, shaped like `indices`.
+    """
+    return np.asarray(indices, np.int64) % num_classes
