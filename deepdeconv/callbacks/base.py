@@ -3,7 +3,7 @@ import keras
 
 
 class StepCallback(keras.callbacks.Callback):
-    """A callback that acts every `every` generator steps.
+    """A callback that acts every `every` generator steps, in `on_every`.
 
     The GAN's `step` variable is the source of truth (it survives resume and counts steps
     inside multi-step executions); `crossed()` is true when the last batch moved the step
@@ -21,6 +21,13 @@ class StepCallback(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.last_step = self.current_step()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.crossed():
+            self.on_every(logs)
+
+    def on_every(self, logs=None):
+        """What the callback does each time a multiple of `every` steps is reached."""
 
     def crossed(self):
         """Advances the bookkeeping; true if a multiple of `every` was reached."""

@@ -31,9 +31,8 @@ class Checkpointer(StepCallback):
         super().on_train_begin(logs)
         self.saved_step = self.last_step
 
-    def on_train_batch_end(self, batch, logs=None):
-        if self.crossed():
-            self.save()
+    def on_every(self, logs=None):
+        self.save()
 
     def on_train_end(self, logs=None):
         self.save()

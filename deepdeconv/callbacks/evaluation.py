@@ -82,9 +82,8 @@ class EvaluationCallback(StepCallback):
             return None
         return max(values) if self.primary.higher_is_better else min(values)
 
-    def on_train_batch_end(self, batch, logs=None):
-        if self.crossed():
-            self.evaluate_now()
+    def on_every(self, logs=None):
+        self.evaluate_now()
 
     def on_train_end(self, logs=None):
         if self.current_step() > 0:

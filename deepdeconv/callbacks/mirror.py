@@ -17,9 +17,8 @@ class MirrorCallback(StepCallback):
         super().__init__(every)
         self.mirror = mirror
 
-    def on_train_batch_end(self, batch, logs=None):
-        if self.crossed():
-            self.mirror.sync()
+    def on_every(self, logs=None):
+        self.mirror.sync()
 
     def on_train_end(self, logs=None):
         self.mirror.sync()

@@ -34,9 +34,8 @@ class RunLogger(StepCallback):
         self.start = self.mark = time.perf_counter()
         self.mark_step = self.last_step
 
-    def on_train_batch_end(self, batch, logs=None):
-        if self.crossed():
-            self.write(logs)
+    def on_every(self, logs=None):
+        self.write(logs)
 
     def on_train_end(self, logs=None):
         if self.current_step() > self.mark_step:

@@ -33,9 +33,8 @@ class SampleGrid(StepCallback):
         if self.last_step == 0:
             self.write()
 
-    def on_train_batch_end(self, batch, logs=None):
-        if self.crossed():
-            self.write()
+    def on_every(self, logs=None):
+        self.write()
 
     def on_train_end(self, logs=None):
         self.write()

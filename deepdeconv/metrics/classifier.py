@@ -26,7 +26,7 @@ from keras import layers
 from deepdeconv.errors import UserError
 from deepdeconv.fileio import atomic_path, write_json
 from deepdeconv.cache import cache_dir, source_key
-from deepdeconv.metrics.resize import legacy_resize
+from deepdeconv.metrics.resize import Uint8Network, legacy_resize
 from deepdeconv.pixels import from_uint8, to_uint8
 
 # Bump when the architecture or training recipe changes: cached networks are then retrained.
@@ -127,10 +127,8 @@ def train_classifier(images, labels, num_classes, steps=TRAIN_STEPS, batch_size=
     return model, info
 
 
-class ClassifierNetwork:
+class ClassifierNetwork(Uint8Network):
     """Features [B, 128] and logits [B, K] of a trained classifier, from uint8 batches."""
-
-    outputs = ("features", "logits")
 
     def __init__(self, model, info):
         self.model = model
@@ -141,7 +139,6 @@ class ClassifierNetwork:
         self.resolution = model.inputs[0].shape[1]
         self.channels = model.inputs[0].shape[3]
         self._both = keras.Model(model.inputs, [model.get_layer("features").output, model.outputs[0]])
-        self._forward = tf.function(self._uint8_to_outputs, reduce_retracing=True)
         self.resize = "none"
 
     def forward_float(self, x):
@@ -149,20 +146,19 @@ class ClassifierNetwork:
         features, logits = self._both(x, training=False)
         return features, logits
 
-    def _uint8_to_outputs(self, images):
-        x = from_uint8(images)
+    def to_input(self, pixels):
+        """Float 0..255 pixels -> [-1, 1] at the classifier's size and channels."""
+        x = from_uint8(pixels)
         if x.shape[-1] != self.channels:
             x = tf.image.rgb_to_grayscale(x) if self.channels == 1 else tf.tile(x, [1, 1, 1, 3])
-        x = legacy_resize(x, (self.resolution, self.resolution))
-        return self.forward_float(x)
+        return legacy_resize(x, (self.resolution, self.resolution))
 
     def __call__(self, images):
         """Features and logits for a uint8 batch, as numpy float32 arrays."""
         images = np.asarray(images, np.uint8)
         if images.shape[1] != self.resolution:
             self.resize = f"tf1-bilinear-{self.resolution}"
-        features, logits = self._forward(tf.convert_to_tensor(images))
-        return {"features": features.numpy(), "logits": logits.numpy()}
+        return super().__call__(images)
 
     def describe(self):
         """What a result records about this network."""

@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from deepdeconv.errors import UserError
 from deepdeconv.fileio import atomic_path
+from deepdeconv.metrics.resize import Uint8Network
 from deepdeconv.cache import cache_dir, download, sha256_file
 
 URL = "http://download.tensorflow.org/models/image/imagenet/inception-2015-12-05.tgz"
@@ -247,7 +248,7 @@ def _feature_graph_def(graph_def):
     return replace_old_batch_norms(kept), _tensor_name(matmul.input[1])
 
 
-class InceptionNetwork:
+class InceptionNetwork(Uint8Network):
     """pool_3 features and unbiased logits of the 2015-12-05 Inception graph.
 
     Call it on uint8 batches [B, H, W, C] (C = 1 or 3, any H, W); it returns float32
@@ -256,7 +257,6 @@ class InceptionNetwork:
 
     name = NAME
     resize = RESIZE
-    outputs = ("features", "logits")
 
     def __init__(self, path=None, download=True):
         pb_path, self.sha256 = graph_path(path, download)
@@ -271,19 +271,6 @@ class InceptionNetwork:
             return features, tf.matmul(features, weights)
 
         self.forward_float = tf.compat.v1.wrap_function(imported, [tf.TensorSpec([None, None, None, 3], tf.float32)])
-        self._forward_uint8 = tf.function(self._uint8_to_outputs, reduce_retracing=True)
-
-    def _uint8_to_outputs(self, images):
-        # uint8-range floats are what the graph expects; grayscale is repeated to RGB.
-        pixels = tf.cast(images, tf.float32)
-        if pixels.shape[-1] == 1:
-            pixels = tf.tile(pixels, [1, 1, 1, 3])
-        return self.forward_float(pixels)
-
-    def __call__(self, images):
-        """Features and logits for a uint8 batch, as numpy float32 arrays."""
-        features, logits = self._forward_uint8(tf.convert_to_tensor(np.asarray(images, np.uint8)))
-        return {"features": features.numpy(), "logits": logits.numpy()}
 
     def describe(self):
         """What a result records about this network."""

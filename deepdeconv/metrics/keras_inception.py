@@ -6,23 +6,21 @@ last block, inputs scaled by x / 127.5 - 1). FID and IS computed with it are int
 consistent but differ from every published number. Use it only when the 2015 graph cannot
 be had and the classifier metrics do not fit.
 """
-import numpy as np
 import tensorflow as tf
 
 from deepdeconv.errors import UserError
-from deepdeconv.metrics.resize import legacy_resize
+from deepdeconv.metrics.resize import Uint8Network, legacy_resize
 
 NAME = "keras-inception-v3"
 RESIZE = "tf1-bilinear-299"
 _WEIGHTS_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels.h5"
 
 
-class KerasInceptionNetwork:
+class KerasInceptionNetwork(Uint8Network):
     """Average-pooled features [B, 2048] and logits [B, 1000] of Keras' InceptionV3."""
 
     name = NAME
     resize = RESIZE
-    outputs = ("features", "logits")
 
     def __init__(self, weights="imagenet"):
         """Builds the network.
@@ -43,24 +41,12 @@ class KerasInceptionNetwork:
         self._features = keras.Model(model.inputs, pooled)
         head = model.get_layer("predictions")
         self._kernel, self._bias = (tf.constant(v) for v in head.get_weights())
-        self._forward = tf.function(self._uint8_to_outputs, reduce_retracing=True)
 
     def forward_float(self, pixels):
         """Features and logits for float pixels in 0..255 at any size (resized here)."""
         x = legacy_resize(pixels, (299, 299)) / 127.5 - 1.0
         features = self._features(x, training=False)
         return features, tf.matmul(features, self._kernel) + self._bias
-
-    def _uint8_to_outputs(self, images):
-        pixels = tf.cast(images, tf.float32)
-        if pixels.shape[-1] == 1:
-            pixels = tf.tile(pixels, [1, 1, 1, 3])
-        return self.forward_float(pixels)
-
-    def __call__(self, images):
-        """Features and logits for a uint8 batch, as numpy float32 arrays."""
-        features, logits = self._forward(tf.convert_to_tensor(np.asarray(images, np.uint8)))
-        return {"features": features.numpy(), "logits": logits.numpy()}
 
     def describe(self):
         """What a result records about this network."""

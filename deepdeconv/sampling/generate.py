@@ -56,11 +56,8 @@ def generate(generator, latents, batch_size=256, labels=None):
         uint8 arrays [b, H, W, C], b <= batch_size, in the order of `latents`.
     """
     latents = np.asarray(latents, np.float32)
-    _check_labels(generator, labels)
-    size = max(1, min(batch_size, len(latents)))
-    for start in range(0, len(latents), size):
-        batch_labels = None if labels is None else np.asarray(labels)[start:start + size]
-        yield _predict(generator, latents[start:start + size], batch_labels, size)
+    for _, images in _batched(generator, latents, labels, batch_size, lambda part: latents[part]):
+        yield images
 
 
 def generate_from_seeds(generator, seeds, batch_size=256, labels=None, trunc=None):
@@ -76,14 +73,19 @@ def generate_from_seeds(generator, seeds, batch_size=256, labels=None, trunc=Non
     Yields:
         (seeds of the batch, uint8 images [b, H, W, C]).
     """
-    _check_labels(generator, labels)
     z_dim = z_dim_of(generator)
-    size = max(1, min(batch_size, len(seeds)))
-    for start in range(0, len(seeds), size):
-        chunk = seeds[start:start + size]
-        batch_labels = None if labels is None else np.asarray(labels)[start:start + size]
-        z = latents_from_seeds(chunk, z_dim, trunc=trunc)
-        yield chunk, _predict(generator, z, batch_labels, size)
+    yield from _batched(generator, seeds, labels, batch_size,
+                        lambda part: latents_from_seeds(seeds[part], z_dim, trunc=trunc))
+
+
+def _batched(generator, items, labels, batch_size, latents_of):
+    """The one batching loop: yields (items[part], uint8 images) per batch of `items`."""
+    _check_labels(generator, labels)
+    size = max(1, min(batch_size, len(items)))
+    for start in range(0, len(items), size):
+        part = slice(start, start + size)
+        batch_labels = None if labels is None else np.asarray(labels)[part]
+        yield items[part], _predict(generator, latents_of(part), batch_labels, size)
 
 
 def _check_labels(generator, labels):
