@@ -32,8 +32,11 @@ def main():
     status = run_cli(train_cli.main, argv)
     if status == 0:
         gan = built[-1]
-        weights = gan.generator.weights + gan.discriminator.weights + [gan.step]
-        np.savez(weights_path, *[np.asarray(w.numpy()) for w in weights])
+        # Keyed like a checkpoint: "<group>/<variable path>".
+        weights = {f"{group}/{w.path}": np.asarray(w.numpy())
+                   for group, model in (("generator", gan.generator), ("discriminator", gan.discriminator))
+                   for w in model.weights}
+        np.savez(weights_path, step=np.asarray(gan.step.numpy()), **weights)
     return status
 
 

@@ -1,6 +1,7 @@
 """A folder of image files as an ImageSource.
 
-The folder is searched recursively for image files (`fileio.IMAGE_SUFFIXES`, any case); hidden files and folders (names starting with ".") are ignored. When every image lives
+The folder is searched recursively for image files (`fileio.IMAGE_SUFFIXES`, any case);
+hidden files and folders (names starting with ".") are ignored. When every image lives
 in an immediate subfolder and there are at least two such subfolders, each subfolder is a
 class: labels follow the subfolder names sorted by name. Otherwise the data is unlabelled.
 """
