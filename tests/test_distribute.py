@@ -52,6 +52,7 @@ def _null_directions(keys):
     return {k for k in keys if re.fullmatch(r"discriminator/(down\d+/bias|down\d+_bn/moving_mean)", k)}
 
 
+@pytest.mark.slow
 def test_mirrored_run_on_two_devices_resumes_and_trains_like_one_device(tmp_path):
     assert LOGICAL_CPUS >= 2, "tests/conftest.py must split the CPU into two logical devices at start-up"
     # The reference: one device, four steps, a checkpoint after each. DiffAugment is on, so the
@@ -100,6 +101,7 @@ def test_augmentation_draws_on_each_replica_are_its_slice_of_the_global_draws():
     assert not np.array_equal(two[1].numpy(), diff_augment(x[4:], policy, StatelessRandom(seed)).numpy())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("device,policy", [("gpu", "mixed_float16"), ("cpu", "mixed_bfloat16")])
 def test_mixed_precision_step_keeps_float32_variables_and_returns_finite_losses(tmp_path, monkeypatch, device,
                                                                                policy):

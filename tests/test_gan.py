@@ -16,6 +16,7 @@ def _weights(model):
     return [w.numpy().copy() for w in model.weights]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss,extra", [("nsgan", {}), ("hinge", {"d_norm": "spectral"}), ("lsgan", {"d_norm": "none"}),
                                         ("wgan-gp", {}), ("nsgan", {"r1_gamma": 1.0, "d_norm": "batch", "d_steps": 2})])
 def test_one_real_step_changes_both_networks_and_returns_finite_losses(tmp_path, loss, extra):
@@ -32,6 +33,7 @@ def test_one_real_step_changes_both_networks_and_returns_finite_losses(tmp_path,
         assert history.history["penalty"][-1] > 0
 
 
+@pytest.mark.slow
 def test_ema_is_the_decayed_average_of_the_generator_weights(tmp_path):
     config = tiny_config(tmp_path, channels=1, ema_decay=0.75, ema_rampup=0)
     gan = build_gan(config)
@@ -41,6 +43,7 @@ def test_ema_is_the_decayed_average_of_the_generator_weights(tmp_path):
         np.testing.assert_allclose(avg.numpy(), 0.75 * before + 0.25 * now.numpy(), rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_ema_rampup_starts_by_copying_the_weights(tmp_path):
     config = tiny_config(tmp_path, channels=1, ema_decay=0.999, ema_rampup=0.05)
     gan = build_gan(config)
@@ -49,6 +52,7 @@ def test_ema_rampup_starts_by_copying_the_weights(tmp_path):
         np.testing.assert_allclose(avg.numpy(), now.numpy(), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_same_seed_gives_the_same_training_and_another_seed_does_not(tmp_path):
     def run(seed):
         tf.keras.utils.set_random_seed(0)  # same initial weights

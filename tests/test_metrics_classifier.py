@@ -20,6 +20,7 @@ def _labelled_folder(root):
     return root
 
 
+@pytest.mark.slow
 def test_classifier_is_trained_once_then_loaded_from_the_cache(tmp_path, monkeypatch):
     folder = _labelled_folder(tmp_path / "data")
     first = classifier.classifier_for(str(folder), 8, 1, steps=5, progress=False)
@@ -61,6 +62,7 @@ def test_images_of_another_size_or_channel_count_are_adapted(tmp_path):
     assert net.describe()["resize"] == "tf1-bilinear-8"
 
 
+@pytest.mark.slow
 def test_classifier_fid_on_digits_is_small_for_real_halves_and_large_for_noise():
     from deepdeconv.data import ImageSource, load_source, real_uint8_batches
     from deepdeconv.metrics.evaluator import evaluate

@@ -98,6 +98,7 @@ def test_predictable_mistakes_are_one_sentence_errors(argv, message, capsys):
     assert capsys.readouterr().err.startswith("error: ")
 
 
+@pytest.mark.slow
 def test_python_dash_m_entry_point(graph_path, tmp_path):
     real = _folder(tmp_path / "real", 20, 5)
     fake = _folder(tmp_path / "fake", 20, 6)

@@ -119,6 +119,7 @@ def toy_classifier(labelled_source):
     return ClassifierNetwork(model, dict(info, key="toy", task="classes", class_names=["dark", "bright", "stripes"]))
 
 
+@pytest.mark.slow
 def test_classifier_metrics_and_mode_coverage(labelled_source, toy_classifier):
     only_bright = np.full((60, 16, 16, 1), 250, np.uint8)
     record = evaluate(only_bright, source_stream(labelled_source), "cfid,cis,ckid", progress=False,

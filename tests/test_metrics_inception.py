@@ -113,6 +113,7 @@ def test_legacy_resize_matches_tf1_resize_bilinear_without_half_pixel_centres():
     assert np.abs(tf.image.resize(x, [299, 299]).numpy() - want.numpy()).max() > 1.0
 
 
+@pytest.mark.slow
 def test_keras_inception_alternative_gives_2048_features_and_1000_logits():
     from deepdeconv.metrics.keras_inception import KerasInceptionNetwork
 

@@ -19,6 +19,7 @@ def _scipy_fid(mu1, s1, mu2, s2):
     return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean.real))
 
 
+@pytest.mark.slow
 def test_fid_of_unit_mean_shift_with_identity_covariances_is_2048():
     d = 2048
     assert frechet_distance(np.zeros(d), np.eye(d), np.ones(d), np.eye(d)) == pytest.approx(2048.0, rel=1e-12)

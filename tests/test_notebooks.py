@@ -279,6 +279,7 @@ def small_run_env(tmp_path, monkeypatch, notebook_cache):
     return workdir
 
 
+@pytest.mark.slow
 def test_quickstart_trains_draws_evaluates_offline_and_resumes(small_run_env):
     notebook = _execute("quickstart", small_run_env)
     text, images = _outputs(notebook)
@@ -291,6 +292,7 @@ def test_quickstart_trains_draws_evaluates_offline_and_resumes(small_run_env):
     assert not (NOTEBOOKS / "runs").exists()
 
 
+@pytest.mark.slow
 def test_evaluate_notebook_measures_a_run_and_two_folders(small_run_env, monkeypatch, fake_inception):
     monkeypatch.setenv("DEEPDECONV_INCEPTION", str(fake_inception))  # the Inception cells run too
     notebook = _execute("evaluate", small_run_env)
@@ -305,6 +307,7 @@ def test_evaluate_notebook_measures_a_run_and_two_folders(small_run_env, monkeyp
     assert images >= 2  # at least the loss and metric charts
 
 
+@pytest.mark.slow
 def test_tpu_gpu_notebook_trains_with_the_default_strategy_on_cpu(small_run_env):
     notebook = _execute("tpu_gpu", small_run_env)
     text, images = _outputs(notebook)

@@ -85,6 +85,7 @@ def test_mirror_copies_changed_files_deletes_removed_ones_and_ignores_temporary_
     assert _get(f"{bucket}/run/log.jsonl") == b"a\nb\n"
 
 
+@pytest.mark.slow
 def test_training_reads_gs_data_writes_a_gs_run_and_resumes_from_it(bucket):
     from deepdeconv.checkpoint import latest_checkpoint, read_meta
     from deepdeconv.cli import train
@@ -112,6 +113,7 @@ def test_training_reads_gs_data_writes_a_gs_run_and_resumes_from_it(bucket):
     assert tf.io.gfile.isdir(f"{bucket}/runs/00001-shades")
 
 
+@pytest.mark.slow
 def test_sample_command_reads_a_gs_run(bucket, tmp_path):
     from deepdeconv.cli import sample, train
 
@@ -137,6 +139,7 @@ def test_missing_gs_data_folder_is_refused_in_one_sentence(bucket):
         train.main(["--data", f"{bucket}/missing", "--outdir", f"{bucket}/runs", "--steps", "1", *TINY])
 
 
+@pytest.mark.slow
 def test_ctrl_c_on_a_gs_run_still_delivers_the_interrupted_checkpoint(bucket, tmp_path, monkeypatch):
     from deepdeconv import training
     from deepdeconv.callbacks import Progress

@@ -173,6 +173,7 @@ def test_mistakes_get_one_sentence_and_leave_nothing_behind(run_dir, tmp_path, c
     assert not [p for p in tmp_path.rglob("*") if p.suffix in (".png", ".jpg")]
 
 
+@pytest.mark.slow
 def test_sample_script_runs_as_a_program(run_dir, tmp_path):
     out = tmp_path / "grid.png"
     result = subprocess.run([sys.executable, str(REPO / "sample.py"), str(run_dir), "--seeds", "0-3",

@@ -32,6 +32,7 @@ def _run(argv, capsys):
     return status, out, err
 
 
+@pytest.mark.slow
 def test_cli_trains_on_a_tiny_folder_and_writes_a_complete_run(tmp_path, capsys):
     data = _folder(tmp_path / "pictures")
     status, out, err = _run(["--data", str(data), "--steps", "2", "--outdir", str(tmp_path / "runs"), *TINY], capsys)
@@ -48,6 +49,7 @@ def test_cli_trains_on_a_tiny_folder_and_writes_a_complete_run(tmp_path, capsys)
     assert "skipped 1 file" in err
 
 
+@pytest.mark.slow
 def test_cli_resume_continues_the_same_run_directory(tmp_path, capsys):
     outdir = tmp_path / "runs"
     assert _run(["--steps", "2", "--outdir", str(outdir), *TINY], capsys)[0] == 0
@@ -84,12 +86,14 @@ def test_cli_refuses_a_folder_without_images(tmp_path, capsys):
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
+@pytest.mark.slow
 def test_cli_refuses_to_resume_with_another_architecture(tmp_path, capsys):
     assert _run(["--steps", "1", "--outdir", str(tmp_path), *TINY], capsys)[0] == 0
     status, _, err = _run(["--resume", str(tmp_path / "00000-digits"), "--width", "0.25"], capsys)
     assert status == 2 and "width" in err and err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_cli_refuses_a_corrupt_checkpoint(tmp_path, capsys):
     assert _run(["--steps", "1", "--outdir", str(tmp_path), *TINY], capsys)[0] == 0
     run = tmp_path / "00000-digits"
@@ -105,6 +109,7 @@ def test_dry_run_prints_the_resolved_config_and_writes_nothing(tmp_path, capsys)
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_train_script_runs_on_digits_as_a_subprocess(tmp_path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     result = subprocess.run([sys.executable, str(ROOT / "train.py"), "--steps", "2", "--outdir", str(tmp_path), *TINY],

@@ -16,6 +16,7 @@ def _arrays(path):
         return {k: data[k] for k in data.files if k != "__meta__"}
 
 
+@pytest.mark.slow
 def test_three_plus_three_steps_with_a_resume_equal_six_straight_steps(tmp_path):
     straight = training.train(tiny_config(tmp_path / "a", steps=6), progress=False)
     first = training.train(tiny_config(tmp_path / "b", steps=3), progress=False)
@@ -29,6 +30,7 @@ def test_three_plus_three_steps_with_a_resume_equal_six_straight_steps(tmp_path)
         np.testing.assert_allclose(a[key], b[key], rtol=1e-4, atol=1e-5, err_msg=key)
 
 
+@pytest.mark.slow
 def test_a_run_directory_holds_config_log_samples_checkpoints_and_generators(tmp_path):
     run = training.train(tiny_config(tmp_path, steps=4), progress=False)
     assert run.name == "00000-digits"
@@ -46,11 +48,13 @@ def test_a_run_directory_holds_config_log_samples_checkpoints_and_generators(tmp
     assert training.train(tiny_config(tmp_path, steps=1), progress=False).name == "00001-digits"
 
 
+@pytest.mark.slow
 def test_only_the_newest_checkpoints_are_kept(tmp_path):
     run = training.train(tiny_config(tmp_path, steps=5, checkpoint_every=1, keep_checkpoints=2), progress=False)
     assert [p.name for p in rundir.list_checkpoints(run / "checkpoints")] == ["ckpt-000000004.npz", "ckpt-000000005.npz"]
 
 
+@pytest.mark.slow
 def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     run = training.train(tiny_config(tmp_path, steps=2), progress=False)
     from deepdeconv import gan as gan_module
@@ -64,6 +68,7 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_
     assert all(np.all(np.isfinite(v)) for v in _arrays(latest).values())
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_a_checkpoint_of_the_interrupted_state(tmp_path, monkeypatch):
     def interrupt_at_step_3(self, batch, logs=None):
         if self.current_step() == 3:
@@ -77,6 +82,7 @@ def test_ctrl_c_saves_a_checkpoint_of_the_interrupted_state(tmp_path, monkeypatc
     assert not [p for p in (run / "checkpoints").iterdir() if p.name.startswith(".")]  # no temporaries left
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_changed_architecture(tmp_path):
     run = training.train(tiny_config(tmp_path, steps=1), progress=False)
     with pytest.raises(UserError, match="width"):
