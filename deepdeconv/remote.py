@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from deepdeconv.errors import UserError
 from deepdeconv.metrics.cache import cache_dir
+from deepdeconv.paths import safe_join
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _WORKERS = 16  # concurrent requests to the remote file system
@@ -108,6 +109,8 @@ def download_tree(url, local, skip=(), progress=True):
         return rel.split("/", 1)[0] not in skip
 
     files = {rel: size for rel, size in remote_files(url).items() if kept(rel)}
+    for rel in files:  # a bucket is someone else's: every name must land inside `local`
+        safe_join(local, rel, url)
     todo = [rel for rel, size in sorted(files.items())
             if not ((local / rel).is_file() and (local / rel).stat().st_size == size)]
 

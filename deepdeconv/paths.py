@@ -1,0 +1,39 @@
+"""Local paths from untrusted names and from users: the checks every writer shares.
+
+A bucket listing or an archive is written by someone else, so a member name such as
+`a/../../../home/me/.bashrc` must never leave the folder it is copied into; a path option
+such as `--outdir=~/runs` means the user's home, not a folder named `~`.
+"""
+import os
+from pathlib import Path
+
+from deepdeconv.errors import UserError
+
+
+def safe_join(root, name, origin=None):
+    """`root / name`, refused unless it resolves inside `root`.
+
+    Args:
+        root: the destination folder.
+        name: a relative, '/'-separated member name from a listing or an archive.
+        origin: what to name in the error (the remote folder or archive); defaults to `root`.
+
+    Returns:
+        The joined Path (not resolved, so symlinks the user made inside `root` keep working).
+
+    Raises:
+        UserError: `name` is absolute, empty, or climbs out of `root` with `..`.
+    """
+    root = Path(root)
+    parts = str(name).replace("\\", "/").split("/")
+    inside = os.path.realpath(root)
+    target = os.path.realpath(os.path.join(inside, *parts)) if name and not str(name).startswith("/") else None
+    if target is None or ".." in parts or os.path.commonpath([inside, target]) != inside or target == inside:
+        raise UserError(f"Refusing {name!r} from {origin or root}: it names a path outside {root}.")
+    return root.joinpath(*[p for p in parts if p])
+
+
+def expand(path):
+    """`~` and `~user` expanded in a local path option (a URL or an empty string is left as it is)."""
+    text = str(path)
+    return os.path.expanduser(text) if text.startswith("~") else text
