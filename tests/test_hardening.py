@@ -39,3 +39,41 @@ def test_safe_join_refuses_names_outside_the_folder(tmp_path, name):
 
 def test_safe_join_keeps_nested_names(tmp_path):
     assert safe_join(tmp_path, "cats/1.png") == tmp_path / "cats" / "1.png"
+
+
+def test_a_launch_with_a_stale_listing_does_not_take_a_claimed_run_number(monkeypatch):
+    """The second launch's listing predates the first claim (as a delayed listing would)."""
+    outdir = f"ram://bucket-{uuid.uuid4().hex[:8]}/runs"
+    tf.io.gfile.makedirs(outdir)
+    first = remote.claim_run(outdir, "x")
+    assert remote.basename(first) == "00000-x"
+    real = remote.next_run_name
+    stale = iter(["00000-x"])
+    monkeypatch.setattr(remote, "next_run_name", lambda url, name: next(stale, None) or real(url, name))
+    monkeypatch.setattr(remote.time, "sleep", lambda s: None)
+    second = remote.claim_run(outdir, "x")
+    assert remote.basename(second) == "00001-x"
+    assert len(remote._claims(outdir, "00000")) == 1  # the loser withdrew its marker, the winner kept its own
+
+
+def test_two_launches_racing_for_one_number_never_both_win(monkeypatch):
+    """Both write their markers before either lists: neither may keep the number alone."""
+    outdir = f"ram://bucket-{uuid.uuid4().hex[:8]}/runs"
+    tf.io.gfile.makedirs(outdir)
+    tf.io.gfile.makedirs(f"{outdir}/00000-x")
+    tf.io.gfile.makedirs(f"{outdir}/.claims")
+    remote._write_text(f"{outdir}/.claims/00000-x.other", "other")  # a rival's marker, not yet withdrawn
+    real = remote.next_run_name
+    stale = iter(["00000-x"])  # both listed before either wrote
+    monkeypatch.setattr(remote, "next_run_name", lambda url, name: next(stale, None) or real(url, name))
+    monkeypatch.setattr(remote.time, "sleep", lambda s: None)
+    assert remote.basename(remote.claim_run(outdir, "x")) == "00001-x"
+
+
+def test_a_full_run_numbering_is_a_sentence_not_an_endless_loop(tmp_path):
+    from deepdeconv import rundir
+
+    (tmp_path / "99999-old").mkdir()
+    with pytest.raises(UserError, match="99999"):
+        rundir.create_run_dir(tmp_path, "new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["99999-old"]
