@@ -37,3 +37,23 @@ def expand(path):
     """`~` and `~user` expanded in a local path option (a URL or an empty string is left as it is)."""
     text = str(path)
     return os.path.expanduser(text) if text.startswith("~") else text
+
+
+def walk_dirs(folder):
+    """Like `os.walk(folder)`, but following symlinked folders, each real folder visited once.
+
+    A class folder is often a symlink to where the images really are; a link back to an
+    ancestor would make a plain `followlinks=True` walk loop forever, so a folder whose real
+    path was already walked is skipped.
+
+    Yields:
+        (root, dirnames, filenames) as `os.walk` does; prune `dirnames` in place to skip folders.
+    """
+    seen = set()
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        yield root, dirs, files

@@ -25,7 +25,7 @@ def run_cli(main, argv=None):
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        print("terminated (SIGTERM)" if getattr(e, "exit_status", None) else "interrupted", file=sys.stderr)
+        return getattr(e, "exit_status", 130)  # 143 for SIGTERM (deepdeconv.signals.Terminated)
     return int(status or 0)

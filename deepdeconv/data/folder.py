@@ -5,7 +5,6 @@ case); hidden files and folders (names starting with ".") are ignored. When ever
 in an immediate subfolder and there are at least two such subfolders, each subfolder is a
 class: labels follow the subfolder names sorted by name. Otherwise the data is unlabelled.
 """
-import os
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ from deepdeconv.data.decode import open_image
 from deepdeconv.data.materialise import decode_all
 from deepdeconv.data.source import ImageSource
 from deepdeconv.errors import UserError
+from deepdeconv.paths import walk_dirs
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
@@ -54,7 +54,7 @@ def load_folder(folder, resolution, channels=None, cache_dir=None) -> ImageSourc
 def find_images(folder):
     """Image files under `folder`, recursively, sorted by their path relative to it."""
     found = []
-    for root, dirs, names in os.walk(folder):
+    for root, dirs, names in walk_dirs(folder):  # symlinked class folders count, loops do not
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         found += [Path(root, n) for n in names if not n.startswith(".") and n.lower().endswith(IMAGE_SUFFIXES)]
     return sorted(found, key=lambda p: p.relative_to(folder).as_posix())

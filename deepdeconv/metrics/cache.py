@@ -3,6 +3,8 @@ import hashlib
 import os
 from pathlib import Path
 
+from deepdeconv.fingerprint import data_key
+
 CACHE_ENV = "DEEPDECONV_CACHE"
 
 # Image suffixes that count towards a folder's fingerprint.
@@ -34,14 +36,8 @@ def folder_fingerprint(folder):
 
 
 def source_key(spec):
-    """A filesystem-safe cache key for a data spec: the dataset name, or folder name + fingerprint."""
-    path = Path(str(spec)).expanduser()
-    if path.is_dir():
-        return f"{_safe(path.resolve().name) or 'folder'}-{folder_fingerprint(path)}"
-    safe = _safe(str(spec))
-    if safe != str(spec):  # e.g. "mnist:/data/mnist.npz": keep it readable, make it unique
-        safe = f"{safe}-{hashlib.sha256(str(spec).encode()).hexdigest()[:8]}"
-    return safe
+    """A filesystem-safe cache key for a data spec (see `deepdeconv.fingerprint.data_key`)."""
+    return data_key(spec)
 
 
 def _safe(text):
