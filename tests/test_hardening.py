@@ -77,3 +77,62 @@ def test_a_full_run_numbering_is_a_sentence_not_an_endless_loop(tmp_path):
     with pytest.raises(UserError, match="99999"):
         rundir.create_run_dir(tmp_path, "new")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["99999-old"]
+
+
+def _hostile_graph(tmp_path, change):
+    from test_metrics_inception import _fake_inception_graph_def
+
+    _, graph_def = _fake_inception_graph_def()
+    change(graph_def)
+    path = tmp_path / "classify_image_graph_def.pb"
+    path.write_bytes(graph_def.SerializeToString())
+    return path
+
+
+def test_a_graph_whose_pool3_depends_on_a_file_write_runs_without_writing(tmp_path, monkeypatch):
+    import numpy as np
+
+    from deepdeconv.metrics import inception
+
+    monkeypatch.delenv(inception.ENV_VAR, raising=False)
+    target = tmp_path / "PWNED.txt"
+
+    def add_write_file(graph_def):
+        for name, value in (("evil/name", str(target).encode()), ("evil/data", b"owned")):
+            node = graph_def.node.add(name=name, op="Const")
+            node.attr["dtype"].type = tf.string.as_datatype_enum
+            node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(value))
+        graph_def.node.add(name="evil/write", op="WriteFile", input=["evil/name", "evil/data"])
+        next(n for n in graph_def.node if n.name == "pool_3").input.append("^evil/write")
+
+    path = _hostile_graph(tmp_path, add_write_file)
+    net = inception.InceptionNetwork(path=path, download=False)
+    out = net(np.zeros((2, 16, 16, 3), np.uint8))
+    assert out["features"].shape == (2, 16) and not target.exists()
+    described = net.describe()
+    assert described["network_verified"] is False and "unverified graph" in described["network_note"]
+
+
+def test_a_graph_with_an_op_outside_the_feature_path_allow_list_is_refused(tmp_path, monkeypatch):
+    from deepdeconv.metrics import inception
+
+    monkeypatch.delenv(inception.ENV_VAR, raising=False)
+
+    def swap_relu(graph_def):
+        next(n for n in graph_def.node if n.name == "relu").op = "Relu6"
+
+    with pytest.raises(UserError, match=r"refused: its feature path runs a Relu6 op \(relu\)"):
+        inception.InceptionNetwork(path=_hostile_graph(tmp_path, swap_relu), download=False)
+
+
+def test_a_graph_whose_pool3_ignores_the_input_is_refused(tmp_path, monkeypatch):
+    from deepdeconv.metrics import inception
+
+    monkeypatch.delenv(inception.ENV_VAR, raising=False)
+
+    def constant_features(graph_def):
+        relu = next(n for n in graph_def.node if n.name == "relu")
+        relu.input[0] = "conv/kernel"  # pool_3 of a constant: the same features whatever the images
+
+    with pytest.raises(UserError, match="not an average pool computed from ExpandDims"):
+        inception.InceptionNetwork(path=_hostile_graph(tmp_path, constant_features), download=False)
