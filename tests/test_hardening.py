@@ -136,3 +136,49 @@ def test_a_graph_whose_pool3_ignores_the_input_is_refused(tmp_path, monkeypatch)
 
     with pytest.raises(UserError, match="not an average pool computed from ExpandDims"):
         inception.InceptionNetwork(path=_hostile_graph(tmp_path, constant_features), download=False)
+
+
+def _bomb_png(path, side=20000):
+    """A PNG whose header claims side x side pixels (a few hundred bytes on disk)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def test_evaluating_a_folder_with_a_decompression_bomb_skips_and_lists_it(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    from deepdeconv.metrics import sources
+
+    folder = tmp_path / "fake"
+    folder.mkdir()
+    bomb = _bomb_png(folder / "a-bomb.png")
+    for i in range(3):
+        Image.fromarray(np.full((8, 8, 3), 60 * i, np.uint8)).save(folder / f"img{i}.png")
+    resolution = sources.folder_resolution(folder)
+    stream = sources.data_stream(str(folder), resolution)
+    assert resolution == 8 and stream.num_images == 3
+    assert stream.reference["skipped"] == [str(bomb)]
+    assert "skipped 1 image file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated"])
+def test_a_damaged_statistics_file_is_one_sentence(tmp_path, damage):
+    import numpy as np
+
+    from deepdeconv.metrics.stats import load_stats, save_stats
+
+    path = tmp_path / "stats.npz"
+    save_stats(path, np.zeros(4), np.eye(4), n=10)
+    data = path.read_bytes()
+    path.write_bytes(b"" if damage == "empty" else data[: len(data) // 2])
+    with pytest.raises(UserError, match=r"stats\.npz is not a readable \.npz statistics file"):
+        load_stats(path)
