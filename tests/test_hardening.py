@@ -182,3 +182,91 @@ def test_a_damaged_statistics_file_is_one_sentence(tmp_path, damage):
     path.write_bytes(b"" if damage == "empty" else data[: len(data) // 2])
     with pytest.raises(UserError, match=r"stats\.npz is not a readable \.npz statistics file"):
         load_stats(path)
+
+
+def _images(folder, n=3, value=0):
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    for i in range(n):
+        Image.fromarray(np.full((8, 8), value + 40 * i, np.uint8)).save(folder / f"{i}.png")
+    return folder
+
+
+def test_a_folder_named_like_a_builtin_data_set_gets_its_own_cache_key(tmp_path, monkeypatch):
+    from deepdeconv.metrics.cache import source_key
+
+    _images(tmp_path / "mnist")
+    monkeypatch.chdir(tmp_path)
+    assert source_key("mnist") == "mnist"  # the built-in wins, as in load_source
+    folder_key = source_key("./mnist")
+    assert folder_key != "mnist" and folder_key.startswith("mnist-")
+    assert source_key(str(tmp_path / "mnist")) == folder_key  # spelled differently, same data
+
+
+def test_cache_keys_change_with_the_data_and_with_the_folder(tmp_path):
+    from deepdeconv.metrics.cache import source_key
+
+    a, b = _images(tmp_path / "one" / "cats"), _images(tmp_path / "two" / "cats")
+    assert source_key(str(a)) != source_key(str(b))  # same name, same files, another folder
+    before = source_key(str(a))
+    _images(a / "more", n=1)
+    assert source_key(str(a)) != before
+    archive = tmp_path / "mnist.npz"
+    archive.write_bytes(b"one")
+    spec = f"mnist:{archive}"
+    first = source_key(spec)
+    archive.write_bytes(b"three")
+    assert source_key(spec) != first and first.startswith("mnist-")
+
+
+def test_the_classifier_network_is_part_of_the_statistics_cache_key():
+    import keras
+
+    from deepdeconv.metrics.classifier import ClassifierNetwork
+    from deepdeconv.metrics.evaluate import Evaluator
+    from deepdeconv.metrics.registry import parse_metrics
+    from deepdeconv.metrics.sources import ImageStream
+
+    def network(seed):
+        keras.utils.set_random_seed(seed)
+        inputs = keras.Input((8, 8, 1))
+        features = keras.layers.Dense(4, name="features")(keras.layers.Flatten()(inputs))
+        return ClassifierNetwork(keras.Model(inputs, keras.layers.Dense(3)(features)), {"key": "k", "task": "classes"})
+
+    real = ImageStream({}, 1, None, 8, 1, cache_key="data-8px-1ch-n1")
+    paths = []
+    for seed in (0, 1):
+        evaluator = Evaluator(parse_metrics("cfid"), real, resolution=8, channels=1,
+                              networks={"classifier": network(seed)})
+        paths.append(evaluator._stats_cache_path("classifier"))
+    assert paths[0] != paths[1]
+
+
+def test_symlinked_class_folders_are_followed_and_a_link_loop_ends(tmp_path):
+    from deepdeconv.data.folder import find_images
+
+    elsewhere = _images(tmp_path / "elsewhere" / "dogs")
+    data = tmp_path / "data"
+    _images(data / "cats")
+    (data / "dogs").symlink_to(elsewhere, target_is_directory=True)
+    (data / "cats" / "loop").symlink_to(data, target_is_directory=True)
+    found = [p.relative_to(data).as_posix() for p in find_images(data)]
+    assert found == [f"{c}/{i}.png" for c in ("cats", "dogs") for i in range(3)]
+
+
+def test_an_enormous_seed_range_is_refused_without_building_it():
+    from deepdeconv.sampling import parse_seeds
+
+    with pytest.raises(UserError, match=r"--seeds lists more than 10,000,000 seeds; .*--n N"):
+        parse_seeds("0-4294967295")
+    assert len(parse_seeds("0-9999")) == 10000
+
+
+def test_a_home_relative_path_given_with_an_equals_sign_is_expanded():
+    from deepdeconv.paths import expand_argv
+
+    home = str(Path.home())
+    assert expand_argv(["--outdir=~/runs", "~/data", "--name=a~b", "~other/x", "--x=~"]) == [
+        f"--outdir={home}/runs", f"{home}/data", "--name=a~b", "~other/x", f"--x={home}"]

@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from deepdeconv.errors import UserError
+from deepdeconv.metrics.identity import weights_sha256
 from deepdeconv.metrics.resize import legacy_resize
 
 NAME = "keras-inception-v3"
@@ -39,6 +40,7 @@ class KerasInceptionNetwork:
             raise UserError(f"Keras InceptionV3 weights could not be loaded ({e}); put {_WEIGHTS_FILE} in "
                             "~/.keras/models, or use the 2015 Inception graph or the classifier metrics.") from None
         self.weights = weights if isinstance(weights, str) else "random"
+        self.sha256 = weights_sha256(model)  # in the statistics cache key (see evaluate.py)
         pooled = model.get_layer("avg_pool").output
         self._features = keras.Model(model.inputs, pooled)
         head = model.get_layer("predictions")
