@@ -33,10 +33,22 @@ def safe_join(root, name, origin=None):
     return root.joinpath(*[p for p in parts if p])
 
 
-def expand(path):
-    """`~` and `~user` expanded in a local path option (a URL or an empty string is left as it is)."""
-    text = str(path)
-    return os.path.expanduser(text) if text.startswith("~") else text
+def _expand_home(text):
+    return os.path.expanduser(text) if text == "~" or text.startswith("~/") else text
+
+
+def expand_argv(argv):
+    """Command-line arguments with a leading `~/` expanded, as the shell does for a lone word.
+
+    The shell leaves `--outdir=~/runs` (and a quoted "~/runs") alone, which would make a folder
+    named `~`; every path option of deepdeconv means the user's home there. `~user` forms
+    and `~` inside a value are left as they are.
+    """
+    out = []
+    for arg in argv:
+        option, eq, value = arg.partition("=")
+        out.append(f"{option}={_expand_home(value)}" if eq and option.startswith("--") else _expand_home(arg))
+    return out
 
 
 def walk_dirs(folder):

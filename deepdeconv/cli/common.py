@@ -11,17 +11,19 @@ def quiet_tensorflow():
 def run_cli(main, argv=None):
     """Runs `main(argv)` and turns predictable failures into one line and an exit status.
 
-    UserError -> "error: <sentence>" and status 2; Ctrl-C -> status 130 (whatever had to be
-    saved was saved by the code that was interrupted). Anything else is a bug and keeps its
-    traceback.
+    UserError -> "error: <sentence>" and status 2; Ctrl-C -> status 130, SIGTERM (where the
+    command turned it into `signals.Terminated`) -> 143 (whatever had to be saved was saved by
+    the code that was interrupted). Anything else is a bug and keeps its traceback. A leading
+    `~/` in an argument is expanded (`paths.expand_argv`).
 
     Returns:
         The process exit status (0 on success).
     """
     from deepdeconv.errors import UserError
+    from deepdeconv.paths import expand_argv
 
     try:
-        status = main(argv)
+        status = main(expand_argv(sys.argv[1:] if argv is None else argv))
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
