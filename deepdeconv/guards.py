@@ -8,6 +8,9 @@ import math
 
 import tensorflow as tf
 
+from deepdeconv import rundir
+from deepdeconv.errors import UserError
+
 
 def _float_variables(model):
     """Every floating-point variable a checkpoint of `model` would hold."""
@@ -53,3 +56,20 @@ def check_before_save(model, nan_guard, step):
         nan_guard.bad_losses = {"the weights": math.nan}
     model.stop_training = True
     return False
+
+
+def write_failure(error, run_dir, step):
+    """The one sentence for a file operation that failed during training (a full disk, say).
+
+    Checkpoints are written to a temporary file renamed into place, and old ones are pruned
+    only after the new one is written, so every checkpoint already on disk is still whole.
+
+    Args:
+        error: the OSError.
+        run_dir: the run directory being written.
+        step: the step training had reached.
+    """
+    latest = rundir.latest_checkpoint(run_dir)
+    where = f" ({error.filename})" if error.filename else ""
+    return UserError(f"Training stopped at step {step} because a file could not be written{where}: "
+                     f"{error.strerror or error}; the last good checkpoint is {latest or 'none'}.")

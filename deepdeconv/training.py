@@ -14,6 +14,7 @@ from deepdeconv.errors import UserError
 from deepdeconv.fileio import append_jsonl
 from deepdeconv.fingerprint import check_data_unchanged, resolved_spec
 from deepdeconv.gan import build_gan
+from deepdeconv.guards import write_failure
 from deepdeconv.metrics.registry import parse_metrics
 
 
@@ -196,6 +197,8 @@ def _train_into(out_dir, config, source, strategy, resume_from, progress, mirror
         print(f"\ninterrupted at step {int(gan.step.numpy())}; checkpoint saved, continue with "
               f"--resume {shown_as}", file=sys.stderr)
         raise
+    except OSError as e:  # a full disk or a lost mount: every checkpoint already written is whole
+        raise write_failure(e, out_dir, int(gan.step.numpy())) from None
     finally:
         writer.close()
     if nan_guard.bad_step is not None:
