@@ -1,7 +1,8 @@
 """A folder of image files as an ImageSource.
 
 The folder is searched recursively for .png, .jpg/.jpeg, .bmp, .gif and .webp files (any
-case); hidden files and folders (names starting with ".") are ignored. When every image lives
+case); hidden files and folders (names starting with ".") are ignored, symlinked folders are
+followed (each real folder once, so a link loop ends). When every image lives
 in an immediate subfolder and there are at least two such subfolders, each subfolder is a
 class: labels follow the subfolder names sorted by name. Otherwise the data is unlabelled.
 """
