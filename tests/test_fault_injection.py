@@ -55,10 +55,11 @@ def _steps_logged(run):
 
 
 def _temporaries(run):
+    """Checkpoints and exported generators being written (config.json's is written before any)."""
     names = []
     for folder in (run, run / rundir.CHECKPOINTS):
         if folder.is_dir():
-            names += [n for n in os.listdir(folder) if n.startswith(".") and ".tmp." in n]
+            names += [n for n in os.listdir(folder) if n.startswith(".") and n.endswith((".tmp.npz", ".tmp.keras"))]
     return names
 
 
