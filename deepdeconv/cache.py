@@ -10,7 +10,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from deepdeconv.fileio import IMAGE_SUFFIXES, atomic_path, slug
+from deepdeconv.fileio import atomic_path
+from deepdeconv.fingerprint import data_key
 
 CACHE_ENV = "DEEPDECONV_CACHE"
 _TIMEOUT_SECONDS = 60
@@ -34,30 +35,9 @@ def sha256_file(path, chunk=1 << 20):
     return digest.hexdigest()
 
 
-def folder_fingerprint(folder):
-    """A short hash of a folder's image files (relative path, size, modification time).
-
-    Reading every byte of a large dataset just to key a cache would cost as much as the
-    statistics themselves; size and mtime change whenever a file is replaced or edited.
-    """
-    folder = Path(folder)
-    digest = hashlib.sha256()
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
-            info = path.stat()
-            digest.update(f"{path.relative_to(folder).as_posix()}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
-    return digest.hexdigest()[:16]
-
-
 def source_key(spec):
-    """A filesystem-safe cache key for a data spec: the dataset name, or folder name + fingerprint."""
-    path = Path(str(spec)).expanduser()
-    if path.is_dir():
-        return f"{slug(path.resolve().name, empty='folder')}-{folder_fingerprint(path)}"
-    safe = slug(str(spec), empty="")
-    if safe != str(spec):  # e.g. "mnist:/data/mnist.npz": keep it readable, make it unique
-        safe = f"{safe}-{hashlib.sha256(str(spec).encode()).hexdigest()[:8]}"
-    return safe
+    """A filesystem-safe cache key for a data spec (see `deepdeconv.fingerprint.data_key`)."""
+    return data_key(spec)
 
 
 def download(url, dest, sha256=None, desc=None):

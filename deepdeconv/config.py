@@ -150,6 +150,8 @@ class TrainConfig:
     channels: Optional[int] = _opt(None, 'None: 1 if every image is grayscale, else 3')
     conditional: bool = _opt(False, "train a class-conditional GAN from the data's labels")
     class_names: tuple = _opt((), 'filled in at run start from the data; saved for sampling')
+    data_fingerprint: str = _opt("", "filled in at run start for a local --data: its file count and size, "
+                                     "checked on --resume")
 
     # --- models -----------------------------------------------------------------------
     z_dim: int = _opt(128, 'latent size; 100-128 is the DCGAN/SNGAN convention')

@@ -8,17 +8,22 @@ decoded from there, which is also what a TPU VM's host-side input pipeline wants
 """
 import hashlib
 import os
+import random
 import re
 import shutil
+import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from deepdeconv import rundir
 from deepdeconv.cache import cache_dir
 from deepdeconv.errors import UserError
 from deepdeconv.fileio import slug
+from deepdeconv.paths import safe_join
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _WORKERS = 16  # concurrent requests to the remote file system
@@ -105,6 +110,8 @@ def download_tree(url, local, skip=(), progress=True):
         return rel.split("/", 1)[0] not in skip
 
     files = {rel: size for rel, size in remote_files(url).items() if kept(rel)}
+    for rel in files:  # a bucket is someone else's: every name must land inside `local`
+        safe_join(local, rel, url)
     todo = [rel for rel, size in sorted(files.items())
             if not ((local / rel).is_file() and (local / rel).stat().st_size == size)]
 
@@ -130,7 +137,58 @@ def next_run_name(url, name):
     taken = []
     if _gfile("list", url, tf.io.gfile.isdir, url):
         taken = [int(n[:5]) for n in _gfile("list", url, tf.io.gfile.listdir, url) if re.match(r"^\d{5}-", n)]
+    rundir.check_run_number(max(taken, default=-1) + 1, url)
     return f"{max(taken, default=-1) + 1:05d}-{safe}"
+
+
+_CLAIMS = ".claims"  # folder of claim markers beside the run folders
+_CLAIM_TRIES = 20
+
+
+def _claims(outdir_url, number):
+    """Tokens of every claim marker for run number `number` (any run name)."""
+    folder = join(outdir_url, _CLAIMS)
+    if not _gfile("list", folder, tf.io.gfile.isdir, folder):
+        return []
+    return [entry.rstrip("/").rsplit(".", 1)[-1] for entry in _gfile("list", folder, tf.io.gfile.listdir, folder)
+            if entry.startswith(f"{number}-")]
+
+
+def _write_text(url, text):
+    with tf.io.gfile.GFile(url, "w") as f:  # closing is what uploads the object
+        f.write(text)
+
+
+def claim_run(outdir_url, name):
+    """Takes the next run number under `outdir_url` so that no other launch can take it too.
+
+    An object store has no create-if-absent through `tf.io.gfile` (GCS has it only as a
+    request precondition gfile does not expose), and a folder is just a name prefix, so
+    `makedirs` succeeds for both of two launches. What is atomic is writing one whole object,
+    and a GCS listing is strongly consistent: it shows every object whose write completed
+    before the listing began. So each launch creates the run folder it wants, writes a marker
+    `.claims/<run name>.<random token>` beside it, then lists every marker for that number,
+    and keeps the number only if its own is the only one. Of two launches, the one that lists second sees both markers,
+    so at most one wins; when both see both, both withdraw and retry after a random pause,
+    and the numbers they tried stay skipped. TF's in-memory `ram://` file system, used by the
+    tests, gives the same guarantees.
+
+    Returns:
+        The claimed run folder's URL (its marker stays, so a later launch cannot take the number).
+    """
+    token = uuid.uuid4().hex
+    for attempt in range(_CLAIM_TRIES):
+        url = join(outdir_url, next_run_name(outdir_url, name))
+        marker = join(outdir_url, _CLAIMS, f"{basename(url)}.{token}")
+        _gfile("create", url, tf.io.gfile.makedirs, url)
+        _gfile("create", marker, tf.io.gfile.makedirs, join(outdir_url, _CLAIMS))
+        _gfile("create", marker, _write_text, marker, token)
+        if _claims(outdir_url, basename(url)[:5]) == [token]:
+            return url
+        _gfile("delete", marker, tf.io.gfile.remove, marker)
+        time.sleep(random.uniform(0.05, 0.25) * (attempt + 1))
+    raise UserError(f"Could not claim a run number under {outdir_url} after {_CLAIM_TRIES} tries; too many "
+                    "launches are starting there at once.")
 
 
 def create_remote_run(outdir_url, name):
@@ -139,8 +197,7 @@ def create_remote_run(outdir_url, name):
     Returns:
         (run URL, local staging Path), the latter created empty.
     """
-    url = join(outdir_url, next_run_name(outdir_url, name))
-    _gfile("create", url, tf.io.gfile.makedirs, url)
+    url = claim_run(outdir_url, name)
     local = staging_dir(url)
     shutil.rmtree(local, ignore_errors=True)  # left by an earlier run of that name that was deleted remotely
     local.mkdir(parents=True)

@@ -38,11 +38,21 @@ def create_run_dir(outdir, name):
     while True:
         numbers = [int(p.name[:5]) for p in outdir.iterdir() if re.match(r"^\d{5}-", p.name)]
         run_dir = outdir / f"{max(numbers, default=-1) + 1:05d}-{safe}"
+        check_run_number(max(numbers, default=-1) + 1, outdir)
         try:
             run_dir.mkdir()
             return run_dir
         except FileExistsError:
             continue
+
+
+MAX_RUNS = 100000  # five-digit run numbers
+
+
+def check_run_number(number, outdir):
+    """Refuses a run number that no longer fits the five digits of the naming scheme."""
+    if number >= MAX_RUNS:
+        raise UserError(f"{outdir} already holds a run numbered {MAX_RUNS - 1:05d}; choose another --outdir.")
 
 
 def checkpoint_path(run_dir, step, best=False):

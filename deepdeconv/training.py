@@ -14,7 +14,10 @@ from deepdeconv.data import load_source, training_batches
 from deepdeconv.distribute import check_batch, distribute_batches, is_chief, make_strategy, output_dir
 from deepdeconv.errors import UserError
 from deepdeconv.fileio import append_jsonl
+from deepdeconv.fingerprint import check_data_unchanged, resolved_spec
 from deepdeconv.gan import build_gan
+from deepdeconv.guards import write_failure
+from deepdeconv.metrics.registry import parse_metrics
 from deepdeconv.sampling import latents_from_seeds
 
 
@@ -28,6 +31,8 @@ def resolve_config(config, source):
         changes["class_names"] = tuple(source.class_names)
     if not config.name:
         changes["name"] = source.name
+    if not config.data_fingerprint:  # a new run: remember where the data is and what it holds
+        changes["data"], changes["data_fingerprint"] = resolved_spec(config.data)
     return config.replace(**changes)
 
 
@@ -91,7 +96,7 @@ def _callbacks(config, run_dir, source, writer, progress, mirror):
     return callbacks, nan_guard, checkpointer, logger
 
 
-def train(config, run_dir=None, progress=True):
+def train(config, run_dir=None, progress=True, allow_data_change=False):
     """Trains a GAN; writes everything into a run directory.
 
     Args:
@@ -102,6 +107,7 @@ def train(config, run_dir=None, progress=True):
             build `config`). `config.outdir` and `run_dir` may be gs:// URLs: the run is
             then written on local disk and mirrored there as it is written.
         progress: show the progress bar.
+        allow_data_change: resume even if the local data folder's fingerprint changed.
 
     Returns:
         The run directory, a URL for a remote run (None on a multi-worker worker that is not
@@ -112,6 +118,11 @@ def train(config, run_dir=None, progress=True):
         KeyboardInterrupt: after a checkpoint of the interrupted state has been saved.
     """
     resuming = run_dir is not None
+    parse_metrics(config.eval_metrics, "--eval-metrics")  # every option checked before anything is created
+    if resuming and allow_data_change:
+        config = config.replace(data_fingerprint="")  # recorded afresh by resolve_config
+    elif resuming:
+        check_data_unchanged(config)
     strategy = make_strategy(config.strategy, config.tpu)
     check_batch(config.batch, strategy)
     # Data too large for memory is decoded once into a cache under the output folder, where
@@ -151,8 +162,6 @@ def _train_into(out_dir, config, source, strategy, resume_from, progress, mirror
     `mirror` (or None) copies `out_dir` to the run's remote home, `shown_as` names the run in
     messages.
     """
-    config.save(out_dir / rundir.CONFIG)
-    _report_data(source, out_dir / rundir.LOG)
 
     with strategy.scope():
         gan = build_gan(config)
@@ -160,6 +169,9 @@ def _train_into(out_dir, config, source, strategy, resume_from, progress, mirror
     latest = latest_checkpoint(resume_from) if resume_from is not None else None
     if latest is not None:
         start = restore_checkpoint(gan, latest)
+    # Only now that the checkpoint is known to fit: a refused resume leaves the run untouched.
+    config.save(out_dir / rundir.CONFIG)
+    _report_data(source, out_dir / rundir.LOG)
     remaining = config.total_steps - start
     if remaining <= 0:
         print(f"{resume_from} already reached step {start} of {config.total_steps}; "
@@ -177,6 +189,8 @@ def _train_into(out_dir, config, source, strategy, resume_from, progress, mirror
         print(f"\ninterrupted at step {int(gan.step.numpy())}; checkpoint saved, continue with "
               f"--resume {shown_as}", file=sys.stderr)
         raise
+    except OSError as e:  # a full disk or a lost mount: every checkpoint already written is whole
+        raise write_failure(e, out_dir, int(gan.step.numpy())) from None
     finally:
         writer.close()
     if nan_guard.bad_step is not None:

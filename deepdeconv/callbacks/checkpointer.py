@@ -2,6 +2,7 @@
 from deepdeconv import rundir
 from deepdeconv.callbacks.base import StepCallback
 from deepdeconv.checkpoint import export_generators, save_checkpoint, verify_checkpoint
+from deepdeconv.guards import check_before_save
 
 
 class Checkpointer(StepCallback):
@@ -44,7 +45,7 @@ class Checkpointer(StepCallback):
     def save(self):
         """Writes a checkpoint for the current step (once per step) and prunes old ones."""
         step = self.current_step()
-        if step == self.saved_step or not self.healthy():
+        if step == self.saved_step or not self.healthy() or not check_before_save(self.model, self.nan_guard, step):
             return
         path = rundir.checkpoint_path(self.run_dir, step)
         save_checkpoint(self.model, path, self.config)
@@ -57,7 +58,7 @@ class Checkpointer(StepCallback):
 
     def save_best(self, step, value):
         """Replaces `checkpoints/best/` with the current state (called by the evaluator)."""
-        if not self.healthy():
+        if not self.healthy() or not check_before_save(self.model, self.nan_guard, step):
             return
         best_dir = self.run_dir / rundir.CHECKPOINTS / rundir.BEST
         path = rundir.checkpoint_path(self.run_dir, step, best=True)

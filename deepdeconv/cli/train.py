@@ -6,6 +6,7 @@ import sys
 import typing
 
 from deepdeconv.cli.common import quiet_tensorflow, run_cli
+from deepdeconv.signals import sigterm_interrupts
 
 EPILOG = """examples:
   # the default job: 32x32 digits from the embedded scikit-learn set, ~8 minutes on 2 CPU cores
@@ -27,7 +28,7 @@ EPILOG = """examples:
   python train.py --data ~/images --dry-run
 """
 
-_NOT_OPTIONS = {"class_names", "restore"}  # filled from the data / flattened below, never given whole
+_NOT_OPTIONS = {"class_names", "data_fingerprint", "restore"}  # filled from the data / flattened below, never given whole
 
 
 def _option_type(annotation):
@@ -63,6 +64,8 @@ def build_parser():
     parser.add_argument("--dry-run", action="store_true", help="print the resolved config and model summaries, "
                                                                "then exit")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--allow-data-change", action="store_true",
+                        help="with --resume: continue even though the --data folder's files changed")
     _add_options(parser.add_argument_group("training options (saved in the run's config.json)"), TrainConfig,
                  skip=_NOT_OPTIONS)
     _add_options(parser.add_argument_group("restoration options (--task denoise|deblur|sr|inpaint|jpeg)"),
@@ -90,7 +93,7 @@ def main(argv=None):
     from deepdeconv.config import TrainConfig
     from deepdeconv.errors import UserError
 
-    meta = {"resume", "dry_run", "no_progress"}
+    meta = {"resume", "dry_run", "no_progress", "allow_data_change"}
     given = {k: v for k, v in vars(args).items() if k not in meta}
     try:
         if args.resume:
@@ -102,7 +105,9 @@ def main(argv=None):
     if args.dry_run:
         _dry_run(config)
         return 0
-    run_dir = training.train(config, run_dir=args.resume, progress=not args.no_progress)
+    with sigterm_interrupts():  # preemption saves a checkpoint like Ctrl-C
+        run_dir = training.train(config, run_dir=args.resume, progress=not args.no_progress,
+                                 allow_data_change=args.allow_data_change)
     if run_dir is not None:  # None on a non-chief worker, which keeps no run directory
         print(f"done: {run_dir}")
     return 0

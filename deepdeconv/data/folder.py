@@ -1,11 +1,11 @@
 """A folder of image files as an ImageSource.
 
 The folder is searched recursively for image files (`fileio.IMAGE_SUFFIXES`, any case);
-hidden files and folders (names starting with ".") are ignored. When every image lives
+hidden files and folders (names starting with ".") are ignored, symlinked folders are
+followed (each real folder once, so a link loop ends). When every image lives
 in an immediate subfolder and there are at least two such subfolders, each subfolder is a
 class: labels follow the subfolder names sorted by name. Otherwise the data is unlabelled.
 """
-import os
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +15,7 @@ from deepdeconv.data.materialise import decode_all
 from deepdeconv.data.source import ImageSource
 from deepdeconv.errors import UserError
 from deepdeconv.fileio import IMAGE_SUFFIXES, is_image_file
+from deepdeconv.paths import walk_dirs
 
 
 def load_folder(folder, resolution, channels=None, cache_dir=None) -> ImageSource:
@@ -53,7 +54,7 @@ def load_folder(folder, resolution, channels=None, cache_dir=None) -> ImageSourc
 def find_images(folder):
     """Image files under `folder`, recursively, sorted by their path relative to it."""
     found = []
-    for root, dirs, names in os.walk(folder):
+    for root, dirs, names in walk_dirs(folder):  # symlinked class folders count, loops do not
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         found += [Path(root, n) for n in names if is_image_file(n)]
     return sorted(found, key=lambda p: p.relative_to(folder).as_posix())

@@ -26,6 +26,7 @@ from keras import layers
 from deepdeconv.errors import UserError
 from deepdeconv.fileio import atomic_path, write_json
 from deepdeconv.cache import cache_dir, source_key
+from deepdeconv.metrics.identity import weights_sha256
 from deepdeconv.metrics.resize import Uint8Network, legacy_resize
 from deepdeconv.pixels import from_uint8, to_uint8
 
@@ -134,6 +135,7 @@ class ClassifierNetwork(Uint8Network):
         self.model = model
         self.info = dict(info)
         self.name = f"classifier-{info.get('key', 'custom')}"
+        self.sha256 = weights_sha256(model)  # in the statistics cache key (see evaluate.py)
         self.supervised = info.get("task", "classes") == "classes"
         self.class_names = list(info.get("class_names", []))
         self.resolution = model.inputs[0].shape[1]

@@ -24,10 +24,11 @@ import tensorflow as tf
 
 from deepdeconv.errors import UserError
 from deepdeconv.fileio import atomic_path
-from deepdeconv.metrics.resize import Uint8Network
 from deepdeconv.cache import cache_dir, download, sha256_file
+from deepdeconv.metrics import graph_guard
+from deepdeconv.metrics.resize import Uint8Network
 
-URL = "http://download.tensorflow.org/models/image/imagenet/inception-2015-12-05.tgz"
+URL = "https://download.tensorflow.org/models/image/imagenet/inception-2015-12-05.tgz"
 GRAPH_FILE = "classify_image_graph_def.pb"
 ENV_VAR = "DEEPDECONV_INCEPTION"
 NAME = "inception-2015-12-05"
@@ -261,7 +262,9 @@ class InceptionNetwork(Uint8Network):
     def __init__(self, path=None, download=True):
         pb_path, self.sha256 = graph_path(path, download)
         self.path = str(pb_path)
-        graph_def, weight_tensor = _feature_graph_def(read_graph_def(pb_path))
+        graph_def, weight_tensor = _feature_graph_def(graph_guard.without_control_inputs(read_graph_def(pb_path)))
+        shape = graph_guard.check_feature_graph(graph_def, "ExpandDims", "pool_3", weight_tensor, pb_path)
+        self.unverified = graph_guard.unverified_reason(self.sha256, PINNED_SHA256, shape)
 
         def imported(pixels):
             pool3, weights = tf.compat.v1.import_graph_def(
@@ -274,4 +277,8 @@ class InceptionNetwork(Uint8Network):
 
     def describe(self):
         """What a result records about this network."""
-        return {"network": self.name, "resize": self.resize, "network_sha256": self.sha256}
+        out = {"network": self.name, "resize": self.resize, "network_sha256": self.sha256,
+               "network_verified": not self.unverified}
+        if self.unverified:
+            out["network_note"] = f"unverified graph: {self.unverified}"
+        return out

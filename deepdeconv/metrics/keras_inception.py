@@ -9,6 +9,7 @@ be had and the classifier metrics do not fit.
 import tensorflow as tf
 
 from deepdeconv.errors import UserError
+from deepdeconv.metrics.identity import weights_sha256
 from deepdeconv.metrics.resize import Uint8Network, legacy_resize
 
 NAME = "keras-inception-v3"
@@ -37,6 +38,7 @@ class KerasInceptionNetwork(Uint8Network):
             raise UserError(f"Keras InceptionV3 weights could not be loaded ({e}); put {_WEIGHTS_FILE} in "
                             "~/.keras/models, or use the 2015 Inception graph or the classifier metrics.") from None
         self.weights = weights if isinstance(weights, str) else "random"
+        self.sha256 = weights_sha256(model)  # in the statistics cache key (see evaluate.py)
         pooled = model.get_layer("avg_pool").output
         self._features = keras.Model(model.inputs, pooled)
         head = model.get_layer("predictions")

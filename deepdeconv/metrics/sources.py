@@ -5,6 +5,7 @@ quantised once by `pixels.to_uint8` exactly as if saved to PNG and read back.
 """
 import dataclasses
 import queue
+import sys
 import threading
 from pathlib import Path
 from typing import Callable, Iterator, Optional
@@ -70,6 +71,10 @@ def source_stream(source, spec=None, limit=None):
     n = source.num_images if limit is None else min(limit, source.num_images)
     reference = {"data": spec or source.name, "resolution": source.resolution, "channels": source.channels,
                  "num_images": n}
+    if source.skipped:  # undecodable files (damaged, or larger than Pillow's MAX_IMAGE_PIXELS) are listed
+        reference["skipped"] = [path for path, _ in source.skipped]
+        print(f"warning: skipped {len(source.skipped)} image file(s) that could not be decoded, e.g. "
+              f"{source.skipped[0][0]} ({source.skipped[0][1]}).", file=sys.stderr)
     key = None
     if spec is not None:
         key = f"{source_key(spec)}-{source.resolution}px-{source.channels}ch-n{n}"
@@ -128,7 +133,7 @@ def folder_resolution(folder):
             try:
                 with Image.open(path) as im:
                     return max(im.size)
-            except OSError:
+            except (OSError, ValueError, Image.DecompressionBombError):  # skipped here as the loader skips it
                 continue
     raise UserError(f"{folder} contains no readable images.")
 

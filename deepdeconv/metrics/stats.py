@@ -104,8 +104,8 @@ def load_stats(path):
             data = {k: f[k] for k in f.files}
     except FileNotFoundError:
         raise UserError(f"Statistics file {path} does not exist.") from None
-    except (OSError, ValueError) as e:
-        raise UserError(f"{path} is not a readable .npz statistics file ({e}).") from None
+    except Exception as e:  # numpy and zipfile raise many types (EOFError, BadZipFile, ...) for a damaged file
+        raise UserError(f"{path} is not a readable .npz statistics file ({type(e).__name__}: {e}).") from None
     if "mu" not in data or "sigma" not in data:
         raise UserError(f"{path} has no 'mu' and 'sigma' arrays; it is not a FID statistics file.")
     mu, sigma = data["mu"].astype(np.float64), data["sigma"].astype(np.float64)

@@ -11,6 +11,7 @@ import numpy as np
 from deepdeconv.errors import UserError
 
 MAX_SEED = 2**32 - 1  # RandomState accepts seeds in [0, 2**32)
+MAX_LISTED_SEEDS = 10_000_000  # a list of Python ints this long already takes hundreds of MB
 _RANGE = re.compile(r"^(\d+)-(\d+)$")
 
 
@@ -38,6 +39,9 @@ def parse_seeds(text, option="--seeds"):
             lo, hi = int(m.group(1)), int(m.group(2))
             if hi < lo:
                 raise UserError(f"{option} range {token} runs backwards; write it as {hi}-{lo}.")
+            if len(seeds) + hi - lo + 1 > MAX_LISTED_SEEDS:
+                raise UserError(f"{option} lists more than {MAX_LISTED_SEEDS:,} seeds; for a bulk sample use "
+                                "--seed S --n N, which streams them.")
             seeds.extend(range(lo, hi + 1))
         else:
             raise UserError(f"{option} takes seeds like 0-63 or 1,5,9 (non-negative integers), got {text!r}.")
