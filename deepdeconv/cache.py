@@ -11,7 +11,6 @@ from pathlib import Path
 from tqdm import tqdm
 
 from deepdeconv.fileio import atomic_path
-from deepdeconv.fingerprint import data_key
 
 CACHE_ENV = "DEEPDECONV_CACHE"
 _TIMEOUT_SECONDS = 60
@@ -33,11 +32,6 @@ def sha256_file(path, chunk=1 << 20):
         while block := f.read(chunk):
             digest.update(block)
     return digest.hexdigest()
-
-
-def source_key(spec):
-    """A filesystem-safe cache key for a data spec (see `deepdeconv.fingerprint.data_key`)."""
-    return data_key(spec)
 
 
 def download(url, dest, sha256=None, desc=None):

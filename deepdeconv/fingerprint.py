@@ -78,7 +78,7 @@ def resolved_spec(spec):
     return (f"{dataset}:{path}" if dataset else str(path)), fingerprint(path)
 
 
-def data_key(spec):
+def source_key(spec):
     """A filesystem-safe cache key naming exactly the data a spec reads.
 
     Built-in names and URLs key on their text (a built-in's files are checked against published

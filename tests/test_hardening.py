@@ -80,7 +80,7 @@ def test_a_full_run_numbering_is_a_sentence_not_an_endless_loop(tmp_path):
 
 
 def _hostile_graph(tmp_path, change):
-    from test_metrics_inception import _fake_inception_graph_def
+    from fake_inception import _fake_inception_graph_def
 
     _, graph_def = _fake_inception_graph_def()
     change(graph_def)
@@ -195,7 +195,7 @@ def _images(folder, n=3, value=0):
 
 
 def test_a_folder_named_like_a_builtin_data_set_gets_its_own_cache_key(tmp_path, monkeypatch):
-    from deepdeconv.cache import source_key
+    from deepdeconv.fingerprint import source_key
 
     _images(tmp_path / "mnist")
     monkeypatch.chdir(tmp_path)
@@ -206,7 +206,7 @@ def test_a_folder_named_like_a_builtin_data_set_gets_its_own_cache_key(tmp_path,
 
 
 def test_cache_keys_change_with_the_data_and_with_the_folder(tmp_path):
-    from deepdeconv.cache import source_key
+    from deepdeconv.fingerprint import source_key
 
     a, b = _images(tmp_path / "one" / "cats"), _images(tmp_path / "two" / "cats")
     assert source_key(str(a)) != source_key(str(b))  # same name, same files, another folder
@@ -225,9 +225,6 @@ def test_the_classifier_network_is_part_of_the_statistics_cache_key():
     import keras
 
     from deepdeconv.metrics.classifier import ClassifierNetwork
-    from deepdeconv.metrics.evaluate import Evaluator
-    from deepdeconv.metrics.registry import parse_metrics
-    from deepdeconv.metrics.sources import ImageStream
 
     def network(seed):
         keras.utils.set_random_seed(seed)
@@ -235,12 +232,9 @@ def test_the_classifier_network_is_part_of_the_statistics_cache_key():
         features = keras.layers.Dense(4, name="features")(keras.layers.Flatten()(inputs))
         return ClassifierNetwork(keras.Model(inputs, keras.layers.Dense(3)(features)), {"key": "k", "task": "classes"})
 
-    real = ImageStream({}, 1, None, 8, 1, cache_key="data-8px-1ch-n1")
-    paths = []
-    for seed in (0, 1):
-        evaluator = Evaluator(parse_metrics("cfid"), real, resolution=8, channels=1,
-                              networks={"classifier": network(seed)})
-        paths.append(evaluator._stats_cache_path("classifier"))
+    from deepdeconv.metrics.stats import _cache_path
+
+    paths = [_cache_path(network(seed), "data-8px-1ch-n1") for seed in (0, 1)]
     assert paths[0] != paths[1]
 
 

@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 from deepdeconv.metrics import classifier
-from deepdeconv.cache import source_key
+from deepdeconv.fingerprint import source_key
 
 
 pytestmark = pytest.mark.usefixtures("isolated_cache")

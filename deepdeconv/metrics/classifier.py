@@ -25,7 +25,8 @@ from keras import layers
 
 from deepdeconv.errors import UserError
 from deepdeconv.fileio import atomic_path, write_json
-from deepdeconv.cache import cache_dir, source_key
+from deepdeconv.cache import cache_dir
+from deepdeconv.fingerprint import source_key
 from deepdeconv.metrics.identity import weights_sha256
 from deepdeconv.metrics.resize import Uint8Network, legacy_resize
 from deepdeconv.pixels import from_uint8, to_uint8

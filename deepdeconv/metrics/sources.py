@@ -12,7 +12,7 @@ from typing import Callable, Iterator, Optional
 
 import numpy as np
 
-from deepdeconv.cache import source_key
+from deepdeconv.fingerprint import source_key
 from deepdeconv.errors import UserError
 from deepdeconv.fileio import is_image_file
 from deepdeconv.sampling.latents import class_of
