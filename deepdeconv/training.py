@@ -5,7 +5,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from deepdeconv import remote, rundir
+from deepdeconv import autotune, remote, rundir
 from deepdeconv.callbacks import Checkpointer, NanGuard, Progress, RunLogger, SampleGrid
 from deepdeconv.checkpoint import check_compatible, restore_checkpoint
 from deepdeconv.config import TrainConfig
@@ -160,11 +160,18 @@ def _train_into(out_dir, config, source, strategy, resume_from, progress, mirror
     """
     from deepdeconv.data import training_batches
 
+    # Speed options left at auto become measured choices, saved in config.json (so a resumed
+    # run keeps them) and logged with the measured rates.
+    speed = autotune.resolve(config, strategy, build_gan, lambda: next(iter(training_batches(
+        source, config.batch * config.d_steps, config.seed))), config.batch)
+    config = speed.config
     config.save(out_dir / rundir.CONFIG)
     _report_data(source, out_dir / rundir.LOG)
+    if speed.event is not None:
+        append_jsonl(out_dir / rundir.LOG, speed.event)
 
     with strategy.scope():
-        gan = build_gan(config)
+        gan = speed.model if speed.model is not None else build_gan(config)
     start = 0
     latest = rundir.latest_checkpoint(resume_from) if resume_from is not None else None
     if latest is not None:

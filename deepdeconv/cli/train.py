@@ -27,7 +27,7 @@ EPILOG = """examples:
   python train.py --data ~/images --dry-run
 """
 
-_NOT_OPTIONS = {"class_names", "restore"}  # filled from the data / flattened below, never given whole
+_NOT_OPTIONS = {"class_names", "restore", "speed_choice"}  # filled at run start / flattened below
 
 
 def _option_type(annotation):
