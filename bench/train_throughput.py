@@ -24,7 +24,10 @@ MNIST's 60,000). The rows:
 
 Timings on a shared machine are noisy, so the variants run in alternation, `--rounds` times
 `--steps` steps each after one warm-up of `--warmup` steps; each ratio is taken within a round
-and the median over rounds is reported, with images/s for scale.
+and the median over rounds is reported, with images/s for scale. Each round starts one variant
+later (a rotation), because on a loaded machine the position in the round alone moved the
+rate; use `--rounds` a multiple of the number of
+variants so that each takes every position.
 
     python bench/train_throughput.py [--steps 10] [--rounds 3] [--variants ours,tutorial]
 """
@@ -248,8 +251,8 @@ def main(argv=None):
         trainers[v].run(args.warmup)
     rates = {v: [] for v in variants}
     with tqdm.tqdm(total=args.rounds * len(variants), desc="timing", unit="variant") as bar:
-        for _ in range(args.rounds):
-            for v in variants:
+        for r in range(args.rounds):
+            for v in variants[r % len(variants):] + variants[:r % len(variants)]:
                 images, seconds = trainers[v].run(args.steps)
                 rates[v].append(images / seconds)
                 bar.update()
