@@ -17,12 +17,17 @@ MNIST's 60,000). The rows:
   ours+xla           ours with `jit_compile=True`
   ours+bf16+xla      both
   default[+bf16|+xla]  our default model and config (what `train.py` with no options trains)
-                     in float32 / mixed_bfloat16 / XLA: which of these wins decides the CPU
-                     defaults in `deepdeconv.distribute`
+                     in float32 / mixed_bfloat16 / XLA
+  default+auto       the default with the precision `auto` chooses on this machine
+                     (`deepdeconv.autotune`, measured or cached; the choice and the seconds it
+                     took are printed): it should match the faster of default and default+bf16
 
 Timings on a shared machine are noisy, so the variants run in alternation, `--rounds` times
 `--steps` steps each after one warm-up of `--warmup` steps; each ratio is taken within a round
-and the median over rounds is reported, with images/s for scale.
+and the median over rounds is reported, with images/s for scale. Each round starts one variant
+later (a rotation), because on a loaded machine the position in the round alone moved the
+rate; use `--rounds` a multiple of the number of
+variants so that each takes every position.
 
     python bench/train_throughput.py [--steps 10] [--rounds 3] [--variants ours,tutorial]
 """
@@ -45,7 +50,7 @@ BATCH = 256
 NOISE_DIM = 100
 NUM_IMAGES = 60000
 VARIANTS = ("tutorial", "tutorial+prefetch", "tutorial+concat-D", "ours", "ours+bf16", "ours+xla", "ours+bf16+xla",
-            "default", "default+bf16", "default+xla")
+            "default", "default+bf16", "default+xla", "default+auto")
 
 
 def digits_28(num_images=NUM_IMAGES):
@@ -189,15 +194,25 @@ class Default(Ours):
     """Our default model and training config, as `train.py` with no options builds them."""
 
     def __init__(self, mixed_precision=False, jit=False):
+        import tensorflow as tf
+
+        from deepdeconv import autotune
         from deepdeconv.config import TrainConfig
         from deepdeconv.data import load_source, training_batches
         from deepdeconv.gan import build_gan
 
         config = TrainConfig(mixed_precision=mixed_precision, jit=jit).validate()
         source = load_source(config.data, config.resolution, config.channels)
-        self.gan = build_gan(config.replace(channels=source.channels))
+        config = config.replace(channels=source.channels)
         self.batch = config.batch
         self.dataset = training_batches(source, config.batch, config.seed)
+        model = None
+        if mixed_precision is None:  # what a run left at auto trains; prints its choice
+            start = time.perf_counter()
+            config, _, model = autotune.resolve(config, tf.distribute.get_strategy(), build_gan,
+                                                lambda: next(iter(self.dataset)), config.batch)
+            self.choice = f"{config.speed_choice}; start-up {time.perf_counter() - start:.1f} s"
+        self.gan = model if model is not None else build_gan(config)
 
     def run(self, steps):
         """Trains `steps` steps; returns (images, seconds)."""
@@ -209,7 +224,7 @@ def make(variant, pixels):
     if variant.startswith("tutorial"):
         return Tutorial(pixels, prefetch="prefetch" in variant, concat_d="concat" in variant)
     if variant.startswith("default"):
-        return Default(mixed_precision="bf16" in variant, jit="xla" in variant)
+        return Default(mixed_precision=None if "auto" in variant else "bf16" in variant, jit="xla" in variant)
     return Ours(pixels, policy="mixed_bfloat16" if "bf16" in variant else "float32", jit="xla" in variant)
 
 
@@ -226,6 +241,7 @@ def main(argv=None):
     if unknown:
         parser.error(f"unknown variant(s) {', '.join(sorted(unknown))}")
 
+    from deepdeconv.autotune import cpu_description
     from deepdeconv.distribute import cpu_supports_bfloat16
 
     pixels = digits_28()
@@ -235,8 +251,8 @@ def main(argv=None):
         trainers[v].run(args.warmup)
     rates = {v: [] for v in variants}
     with tqdm.tqdm(total=args.rounds * len(variants), desc="timing", unit="variant") as bar:
-        for _ in range(args.rounds):
-            for v in variants:
+        for r in range(args.rounds):
+            for v in variants[r % len(variants):] + variants[:r % len(variants)]:
                 images, seconds = trainers[v].run(args.steps)
                 rates[v].append(images / seconds)
                 bar.update()
@@ -256,7 +272,10 @@ def main(argv=None):
         return f"{ratio(v, base):.2f}x {base}" + (f" (rounds {spread(v, base)})" if rounds else "")
 
     print(f"batch {BATCH} (default*: --batch's default), {args.steps} steps x {args.rounds} rounds per variant; "
-          f"CPU bfloat16 instructions: {cpu_supports_bfloat16()}")
+          f"CPU {cpu_description()[0]!r}, bfloat16 instructions: {cpu_supports_bfloat16()}")
+    for v in variants:
+        if getattr(trainers[v], "choice", None):
+            print(f"{v}: auto chose {trainers[v].choice}")
     print(f"{'variant':<20}{'img/s (median)':>16}   {'vs tutorial (rounds)':<22}vs its base")
     for v in variants:
         vs_tut = (f"{ratio(v, 'tutorial'):.2f}x ({spread(v, 'tutorial')})"

@@ -201,9 +201,13 @@ class TrainConfig:
     # --- execution ----------------------------------------------------------------------
     strategy: str = _opt("auto", 'tf.distribute strategy')
     tpu: str = _opt("", 'TPU address for the cluster resolver')
-    mixed_precision: Optional[bool] = _opt(None, 'float16 on GPU, bfloat16 on TPU/CPU; auto: CPUs with bfloat16')
+    mixed_precision: Optional[bool] = _opt(None, "float16 on GPU, bfloat16 on TPU/CPU; auto: off on GPU/TPU; on a "
+                                                 "CPU with bfloat16, whichever of the two trained faster when "
+                                                 "timed at the start of the run (see speed_choice)")
     jit: Optional[bool] = _opt(None, 'XLA; auto: on for GPU/TPU, off for CPU (slower there)')
     steps_per_execution: int = _opt(1, 'train steps per tf.function call (raise on TPU)')
+    speed_choice: str = _opt("", "filled in at run start: what the auto speed options resolved to and the "
+                                 "measured rates (deepdeconv.autotune)")
 
     def __post_init__(self):
         # Task-dependent defaults are resolved at construction, so every reader (and

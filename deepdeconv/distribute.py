@@ -28,10 +28,11 @@ _TPU_DEVICE_AUTO = "/dev/accel0"
 # CPU feature flags (Linux /proc/cpuinfo) of native bfloat16 arithmetic: x86 AVX512-BF16 and
 # AMX-BF16, Arm BF16.
 _BF16_FLAGS = {"avx512_bf16", "amx_bf16", "bf16"}
-# CPU defaults, chosen by bench/train_throughput.py and bench/digits_quality.py (figures in the
-# README): mixed_bfloat16 is faster at the same quality on a CPU with native bfloat16; XLA is
-# slower on CPU because XLA's CPU convolutions do not use oneDNN.
-BF16_ON_CPU = True
+# CPUs default to float32 when nothing was measured. bfloat16 made the step faster on some CPUs
+# with AVX512-BF16 and slower on others (bench/train_throughput.py) at the same sample quality
+# (bench/digits_quality.py --mixed-precision on|off), so a training run with --mixed-precision
+# left at auto times both on its own model (deepdeconv.autotune).
+# XLA made the step slower on CPUs: XLA's CPU convolutions do not use oneDNN.
 JIT_ON_CPU = False
 
 
@@ -187,16 +188,14 @@ def precision_policy(mixed_precision, strategy):
     on CPUs with native bfloat16; variables stay float32 in both.
 
     Args:
-        mixed_precision: True, False, or None for the device's default: mixed_bfloat16 on a
-            CPU with native bfloat16 when `BF16_ON_CPU`, float32 elsewhere.
+        mixed_precision: True, False, or None for the device's default: float32 (training
+            replaces None by a measured choice on CPUs, see `deepdeconv.autotune`).
         strategy: the run's strategy.
 
     Raises:
         UserError: mixed precision asked for on a CPU without bfloat16 support.
     """
     kind = accelerator(strategy)
-    if mixed_precision is None:
-        mixed_precision = kind == "cpu" and BF16_ON_CPU and cpu_supports_bfloat16()
     if not mixed_precision:
         return "float32"
     if kind == "gpu":

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from deepdeconv import remote, rundir
+from deepdeconv import autotune, remote, rundir
 from deepdeconv.callbacks import (Checkpointer, ClassSampleGrid, EvaluationCallback, MirrorCallback, NanGuard,
                                   Progress, RunLogger, SampleGrid)
 from deepdeconv.checkpoint import check_compatible, latest_checkpoint, restore_checkpoint
@@ -162,9 +162,14 @@ def _train_into(out_dir, config, source, strategy, resume_from, progress, mirror
     `mirror` (or None) copies `out_dir` to the run's remote home, `shown_as` names the run in
     messages.
     """
+    # Speed options left at auto become measured choices, saved in config.json (so a resumed
+    # run keeps them) and logged with the measured rates.
+    speed = autotune.resolve(config, strategy, build_gan, lambda: next(iter(training_batches(
+        source, config.batch * config.d_steps, config.seed))), config.batch)
+    config = speed.config
 
     with strategy.scope():
-        gan = build_gan(config)
+        gan = speed.model if speed.model is not None else build_gan(config)
     start = 0
     latest = latest_checkpoint(resume_from) if resume_from is not None else None
     if latest is not None:
@@ -172,6 +177,8 @@ def _train_into(out_dir, config, source, strategy, resume_from, progress, mirror
     # Only now that the checkpoint is known to fit: a refused resume leaves the run untouched.
     config.save(out_dir / rundir.CONFIG)
     _report_data(source, out_dir / rundir.LOG)
+    if speed.event is not None:
+        append_jsonl(out_dir / rundir.LOG, speed.event)
     remaining = config.total_steps - start
     if remaining <= 0:
         print(f"{resume_from} already reached step {start} of {config.total_steps}; "

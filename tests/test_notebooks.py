@@ -313,5 +313,6 @@ def test_tpu_gpu_notebook_trains_with_the_default_strategy_on_cpu(small_run_env)
     text, images = _outputs(notebook)
     assert re.search(r"^cpu: \w+ with 1 replica\(s\) on cpu", text, re.M)
     config = json.loads((small_run_env / "runs" / "00000-digits" / "config.json").read_text())
-    assert (config["strategy"], config["mixed_precision"], config["steps"]) == ("auto", None, 20)
+    assert (config["strategy"], config["steps"]) == ("auto", 20)
+    assert isinstance(config["mixed_precision"], bool) and config["speed_choice"]  # auto, resolved on the CPU
     assert images >= 1

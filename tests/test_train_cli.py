@@ -13,7 +13,9 @@ from deepdeconv.cli.common import run_cli
 from deepdeconv.cli.train import main
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--width", "0.125", "--z-dim", "16", "--batch", "8", "--grid-size", "4", "--no-progress"]
+# Precision pinned: an auto run would time both precisions first (tests/test_autotune.py covers that).
+TINY = ["--width", "0.125", "--z-dim", "16", "--batch", "8", "--grid-size", "4", "--no-progress",
+        "--no-mixed-precision"]
 
 
 def _folder(path, n=12, size=(40, 30), corrupt=True):

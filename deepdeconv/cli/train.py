@@ -28,7 +28,7 @@ EPILOG = """examples:
   python train.py --data ~/images --dry-run
 """
 
-_NOT_OPTIONS = {"class_names", "data_fingerprint", "restore"}  # filled from the data / flattened below, never given whole
+_NOT_OPTIONS = {"class_names", "data_fingerprint", "restore", "speed_choice"}  # filled at run start / flattened below
 
 
 def _option_type(annotation):
