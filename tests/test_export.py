@@ -223,7 +223,7 @@ def exported(tmp_path_factory):
     files = {"gen": "generator_ema.keras", "cond": "generator_ema.keras", "denoise": "restorer_ema.keras",
              "sr": "restorer_ema.keras", "inpaint": "restorer.keras"}  # inpaint: the raw-weights fallback
     how = {"gen": dict(fmt="all"), "cond": dict(fmt="savedmodel"), "denoise": dict(fmt="all", tile=16),
-           "sr": dict(fmt="savedmodel"), "inpaint": dict(fmt="savedmodel")}
+           "sr": dict(fmt="savedmodel"), "inpaint": dict(fmt="all")}
     runs, records = {}, {}
     for name, model in models.items():
         runs[name] = fake_run(root, name, configs[name].validate(), {files[name]: model})
@@ -242,7 +242,9 @@ def exported(tmp_path_factory):
             "denoise_dynamic": ("tflite", tfl("denoise", "restore_dynamic.tflite"), "restore", {"image": IMAGE_1}),
             "denoise_tile": ("tflite", tfl("denoise", "restore_tile16_float32.tflite"), "restore", {"image": TILE}),
             "sr": ("savedmodel", sm("sr"), "restore", {"image": IMAGE_3}),
-            "inpaint": ("savedmodel", sm("inpaint"), "restore", {"image": IMAGE_3, "mask": MASK})}
+            "inpaint": ("savedmodel", sm("inpaint"), "restore", {"image": IMAGE_3, "mask": MASK}),
+            "inpaint_float32": ("tflite", tfl("inpaint", "restore_float32.tflite"), "restore",
+                                {"image": IMAGE_3, "mask": MASK})}
     reloaded = reload_all(root, jobs)
     return {"runs": runs, "models": models, "records": records, "reloaded": reloaded, "z": z}
 
@@ -328,7 +330,11 @@ def test_sr_restorer_scales_its_output(exported):
 def test_inpaint_restorer_takes_a_mask(exported):
     out, meta = exported["reloaded"]["inpaint"]
     assert meta["spec"] == documented(INPAINT, "restore")
-    np.testing.assert_array_equal(out["restored"], keras_restore(exported["models"]["inpaint"], IMAGE_3, 2, mask=MASK))
+    want = keras_restore(exported["models"]["inpaint"], IMAGE_3, 2, mask=MASK)
+    np.testing.assert_array_equal(out["restored"], want)
+    out, meta = exported["reloaded"]["inpaint_float32"]
+    assert meta["spec"] == documented(INPAINT, "restore")
+    assert np.abs(out["restored"].astype(int) - want).max() <= 1
 
 
 # ---- errors -------------------------------------------------------------------------------------

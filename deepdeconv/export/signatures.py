@@ -124,7 +124,8 @@ def generator_functions(model, info):
 
 def mask_channel(mask):
     """Inpainting mask uint8 [N, H, W, 1] -> the network's extra channel: 1.0 where missing."""
-    return tf.cast(mask > 0, tf.float32)
+    # min(mask, 1) in float rather than `mask > 0`: TFLite has no uint8 comparison kernel.
+    return tf.minimum(tf.cast(mask, tf.float32), 1.0)
 
 
 def restorer_functions(model, info, tile=None):
