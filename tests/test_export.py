@@ -159,6 +159,21 @@ def test_graph_to_uint8_matches_pixels_to_uint8_at_and_around_every_rounding_bou
     np.testing.assert_array_equal(graph_to_uint8(tf.constant(x)).numpy(), to_uint8(x))
 
 
+def test_tflite_rounds_to_uint8_like_pixels_to_uint8():
+    # TFLite has its own ROUND kernel; it must also round the exact half at x = 0 to even (128).
+    k = np.arange(-3, 259, dtype=np.float32)
+    x = np.concatenate([(k + 0.5) / 127.5 - 1, k / 127.5 - 1, [0.0]]).astype(np.float32)
+    x = np.concatenate([x, np.nextafter(x, np.float32(2)), np.nextafter(x, np.float32(-2))])
+    fn = tf.function(graph_to_uint8, input_signature=[tf.TensorSpec([None], tf.float32)]).get_concrete_function()
+    interpreter = tf.lite.Interpreter(model_content=tf.lite.TFLiteConverter.from_concrete_functions([fn]).convert())
+    index = interpreter.get_input_details()[0]["index"]
+    interpreter.resize_tensor_input(index, x.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(index, x)
+    interpreter.invoke()
+    np.testing.assert_array_equal(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]), to_uint8(x))
+
+
 @pytest.mark.parametrize("h,w,multiple", [(5, 8, 4), (3, 13, 16), (1, 2, 8), (16, 16, 4)])
 def test_padding_reflects_like_numpy_even_beyond_the_image_side(h, w, multiple):
     image = np.arange(h * w, dtype=np.float32).reshape(1, h, w, 1)

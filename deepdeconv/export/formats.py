@@ -11,7 +11,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import tensorflow as tf
 
 from deepdeconv.errors import UserError
@@ -106,14 +105,3 @@ def run_tflite(path, signature, **inputs):
     """Calls a signature of a TFLite file on numpy inputs (resizing its inputs to theirs)."""
     interpreter = tf.lite.Interpreter(model_path=str(path))
     return interpreter.get_signature_runner(signature)(**inputs)
-
-
-def tflite_io(path, signature):
-    """{"inputs"|"outputs": {name: (dtype name, shape signature with -1 for any)}} of a TFLite signature."""
-    interpreter = tf.lite.Interpreter(model_path=str(path))
-    runner = interpreter.get_signature_runner(signature)
-    described = {}
-    for side, details in (("inputs", runner.get_input_details()), ("outputs", runner.get_output_details())):
-        described[side] = {name: (np.dtype(d["dtype"]).name, [int(s) for s in d["shape_signature"]])
-                           for name, d in details.items()}
-    return described

@@ -56,7 +56,7 @@ def _tflite_inputs(info, tile):
 def render(info, records, source, checkpoint=None, ema=True, config=None):
     """The README text (see `write`)."""
     weights = f"checkpoint {checkpoint}" if checkpoint else "the exported network"
-    lines = [f"# Exported deepdeconv model", "",
+    lines = ["# Exported deepdeconv model", "",
              f"{_describe(info)}. Exported from `{source}` ({weights}, "
              f"{'moving-average' if ema else 'raw'} weights).", ""]
     if info.num_classes and config is not None and config.class_names:
