@@ -17,6 +17,9 @@ BEST = "best"
 TENSORBOARD = "tensorboard"
 GENERATOR = "generator.keras"
 GENERATOR_EMA = "generator_ema.keras"
+RESTORER = "restorer.keras"
+RESTORER_EMA = "restorer_ema.keras"
+EXPORT = "export"
 
 _CKPT = re.compile(r"^ckpt-(\d{9})\.npz$")
 _GRID = re.compile(r"^grid-(\d{9})\.png$")
