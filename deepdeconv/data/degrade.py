@@ -32,10 +32,12 @@ Network input per task (C = image channels):
 
 Which bicubic: `tf.image.resize(method="bicubic", antialias=True)`, for training and for
 evaluation alike. It is a Keys cubic (a = -0.5) widened by the scale when shrinking, the same
-filter as PIL's `Image.resize(BICUBIC)` and MATLAB's `imresize`, which the SR papers use;
-measured on the built-in photos, its uint8 LR images agree with PIL's to within rounding
-(see the test `test_sr_downscale_matches_pil`). Being a TF op it runs inside tf.data or a
-train step on any device, which PIL (a numpy function) would not.
+filter as PIL's `Image.resize(BICUBIC)` and MATLAB's `imresize`, which the SR papers use: on
+float images the two agree to float32 round-off (test `test_sr_downscale_matches_pil`); on
+uint8 images PIL's 8-bit fixed-point arithmetic makes some pixels differ by a level or a few.
+Without `antialias=True` TF's bicubic aliases and is a different LR image altogether. Being a
+TF op it runs inside tf.data or a train step on any device, which PIL (a numpy function in
+the graph) would not; so TF's is used for both training and evaluation.
 
 JPEG re-encoding (`tf.image.adjust_jpeg_quality`) is a CPU kernel with no XLA/TPU
 implementation, so `degrade` for "jpeg" must run in the tf.data pipeline (it does:
