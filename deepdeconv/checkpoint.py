@@ -1,7 +1,9 @@
-"""Checkpoints (complete, resumable training state) and exported generators.
+"""Checkpoints (complete, resumable training state) and exported networks.
 
-A checkpoint is one `.npz` holding every variable of the generator, the discriminator, the
-EMA generator, both optimisers and the step counter, plus the config as JSON. One file
+A checkpoint is one `.npz` holding every variable of the model's `checkpoint_groups()` (for
+the GAN: the generator, the discriminator, the EMA generator, both optimisers and the step
+counter; for a Restorer: the restorer, its EMA copy, the optimiser(s), the discriminator when
+adversarial, and the step), plus the config as JSON. One file
 written by rename is atomic, which a multi-file TensorFlow checkpoint is not. The step
 counter is the whole RNG state (all draws are keyed by it), so restoring it resumes exactly.
 """
@@ -18,31 +20,16 @@ from deepdeconv.fileio import atomic_path
 _META = "__meta__"
 
 
-def _optimizer_variables(optimizer):
-    # Under mixed_float16 a LossScaleOptimizer wraps the real one. Only the real one's state is
-    # saved, so a checkpoint resumes under any precision; the loss scale starts afresh and
-    # settles again within a few steps.
-    return getattr(optimizer, "inner_optimizer", optimizer).variables
-
-
-def _groups(gan):
-    groups = {
-        "generator": gan.generator.weights,
-        "discriminator": gan.discriminator.weights,
-        "g_optimizer": _optimizer_variables(gan.g_optimizer),
-        "d_optimizer": _optimizer_variables(gan.d_optimizer),
-        "step": [gan.step],
-    }
-    if gan.ema_generator is not None:
-        groups["generator_ema"] = gan.ema_generator.weights
-    return groups
+def _groups(model):
+    # Models name their own state: GAN and Restorer both have `checkpoint_groups()`.
+    return model.checkpoint_groups()
 
 
 def save_checkpoint(gan, path, config):
     """Writes the complete training state of `gan` to `path` atomically.
 
     Args:
-        gan: a compiled GAN.
+        gan: a compiled GAN or Restorer (anything with `checkpoint_groups()` and `step`).
         path: destination `.npz`.
         config: the run's TrainConfig, stored so the file is self-describing.
     """
@@ -128,14 +115,15 @@ def check_compatible(saved, requested, source):
                             f"(requested {b!r}).")
 
 
-def export_generators(gan, run_dir):
-    """Saves the generator (and the EMA generator) as standalone `.keras` files, atomically."""
+def export_networks(model, run_dir):
+    """Saves the networks of a GAN or Restorer (`model.exported_networks()`) as `.keras` files, atomically."""
     run_dir = Path(run_dir)
-    with atomic_path(run_dir / rundir.GENERATOR) as tmp:
-        gan.generator.save(tmp)
-    if gan.ema_generator is not None:
-        with atomic_path(run_dir / rundir.GENERATOR_EMA) as tmp:
-            gan.ema_generator.save(tmp)
+    for name, network in model.exported_networks().items():
+        with atomic_path(run_dir / name) as tmp:
+            network.save(tmp)
+
+
+export_generators = export_networks  # the GAN-era name
 
 
 def _generator_from_checkpoint(path, ema):

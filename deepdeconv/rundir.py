@@ -16,6 +16,10 @@ BEST = "best"
 TENSORBOARD = "tensorboard"
 GENERATOR = "generator.keras"
 GENERATOR_EMA = "generator_ema.keras"
+RESTORER = "restorer.keras"
+RESTORER_EMA = "restorer_ema.keras"
+# Validation strips (input | output | target) of restoration runs, one per held-out image.
+VAL_STRIP = "val-{step:09d}-{index:02d}.png"
 
 _CKPT = re.compile(r"^ckpt-(\d{9})\.npz$")
 
@@ -49,6 +53,11 @@ def checkpoint_path(run_dir, step, best=False):
     if best:
         folder = folder / BEST
     return folder / f"ckpt-{step:09d}.npz"
+
+
+def val_strip_path(run_dir, step, index):
+    """Path of the validation strip of held-out image `index` written at `step`."""
+    return Path(run_dir) / SAMPLES / VAL_STRIP.format(step=step, index=index)
 
 
 def list_checkpoints(folder):

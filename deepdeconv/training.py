@@ -1,11 +1,15 @@
-"""train(config): wires data, models, the GAN step and callbacks together, then calls fit."""
+"""train(config): wires data, models, the training step and callbacks together, then calls fit.
+
+One entry for every task: the GAN, or a restoration task whose data, model and validation come
+from `restore_training`; the run directory, logging, checkpoints, resume and mirroring are shared.
+"""
 import json
 import sys
 from pathlib import Path
 
 import tensorflow as tf
 
-from deepdeconv import remote, rundir
+from deepdeconv import remote, restore_training, rundir
 from deepdeconv.callbacks import Checkpointer, NanGuard, Progress, RunLogger, SampleGrid
 from deepdeconv.checkpoint import check_compatible, restore_checkpoint
 from deepdeconv.config import TrainConfig
@@ -75,14 +79,16 @@ def _callbacks(gan, config, run_dir, source, writer, progress, mirror):
     logger = RunLogger(run_dir / rundir.LOG, writer, config.log_every, config.batch,
                        elapsed_before=_elapsed_so_far(run_dir / rundir.LOG))
     latents = latents_from_seeds(range(config.grid_size), config.z_dim)
-    if config.conditional:
+    if config.is_restoration:
+        grid = restore_training.validation(config, run_dir, source, writer, checkpointer)
+    elif config.conditional:
         from deepdeconv.callbacks.class_grid import ClassSampleGrid
 
         grid = ClassSampleGrid(run_dir, latents, len(config.class_names), config.sample_every, writer)
     else:
         grid = SampleGrid(run_dir, latents, config.sample_every, writer)
     callbacks = [nan_guard, logger, grid, checkpointer]
-    if config.eval_every:
+    if config.eval_every and not config.is_restoration:
         from deepdeconv.callbacks.evaluation import EvaluationCallback
 
         callbacks.append(EvaluationCallback(run_dir, config, source, config.eval_every, config.eval_metrics,
@@ -91,13 +97,39 @@ def _callbacks(gan, config, run_dir, source, writer, progress, mirror):
         from deepdeconv.callbacks.mirror import MirrorCallback
 
         # As often as anything is written, so a preempted TPU VM loses at most that much.
-        callbacks.append(MirrorCallback(mirror, min(config.log_every, config.sample_every, config.checkpoint_every)))
+        written = config.restore.val_every if config.is_restoration else config.sample_every
+        callbacks.append(MirrorCallback(mirror, min(config.log_every, written, config.checkpoint_every)))
     callbacks.append(Progress(total, config.batch, disable=not progress))
     return callbacks, nan_guard, checkpointer, logger
 
 
+def load_data(config, cache=None):
+    """The run's data: an ImageSource for the GAN, a RestorationSource for a restoration task."""
+    if config.is_restoration:
+        return restore_training.load_data(config)
+    from deepdeconv.data import load_source
+
+    return load_source(config.data, config.resolution, config.channels, cache_dir=cache)
+
+
+def build_model(config):
+    """The compiled GAN or Restorer of `config` (call inside the strategy scope)."""
+    if config.is_restoration:
+        return restore_training.build_model(config)
+    return build_gan(config)
+
+
+def _batches(config, source, start, strategy):
+    if config.is_restoration:
+        return restore_training.training_pairs(config, source, start)
+    from deepdeconv.data import training_batches
+
+    dataset = training_batches(source, config.batch * config.d_steps, config.seed, start_step=start)
+    return distribute_batches(dataset, config.batch, config.d_steps, strategy)
+
+
 def train(config, run_dir=None, progress=True):
-    """Trains a GAN; writes everything into a run directory.
+    """Trains a GAN or a restorer (`config.task`); writes everything into a run directory.
 
     Args:
         config: a TrainConfig. For a new run, options that depend on the data are filled in
@@ -116,8 +148,6 @@ def train(config, run_dir=None, progress=True):
         UserError: for bad data, an incompatible checkpoint, or a non-finite loss.
         KeyboardInterrupt: after a checkpoint of the interrupted state has been saved.
     """
-    from deepdeconv.data import load_source
-
     resuming = run_dir is not None
     strategy = make_strategy(config.strategy, config.tpu)
     check_batch(config.batch, strategy)
@@ -125,7 +155,7 @@ def train(config, run_dir=None, progress=True):
     # later runs on the same files find it.
     outdir = remote.staging_dir(config.outdir) if remote.is_url(config.outdir) else Path(config.outdir)
     cache = outdir / ".cache"
-    source = load_source(config.data, config.resolution, config.channels, cache_dir=cache)
+    source = load_data(config, cache)
     config = resolve_config(config, source)
     url = None  # the run's remote home, when it has one
     if resuming:
@@ -153,18 +183,16 @@ def train(config, run_dir=None, progress=True):
 
 
 def _train_into(out_dir, config, source, strategy, resume_from, progress, mirror, shown_as):
-    """Builds the GAN under `strategy`, restores `resume_from` if given, fits; writes into `out_dir`.
+    """Builds the model under `strategy`, restores `resume_from` if given, fits; writes into `out_dir`.
 
     `mirror` (or None) copies `out_dir` to the run's remote home, `shown_as` names the run in
     messages.
     """
-    from deepdeconv.data import training_batches
-
     config.save(out_dir / rundir.CONFIG)
     _report_data(source, out_dir / rundir.LOG)
 
     with strategy.scope():
-        gan = build_gan(config)
+        gan = build_model(config)
     start = 0
     latest = rundir.latest_checkpoint(resume_from) if resume_from is not None else None
     if latest is not None:
@@ -175,8 +203,7 @@ def _train_into(out_dir, config, source, strategy, resume_from, progress, mirror
               "pass a larger --steps or --kimg to continue.", file=sys.stderr)
         return
 
-    dataset = training_batches(source, config.batch * config.d_steps, config.seed, start_step=start)
-    dataset = distribute_batches(dataset, config.batch, config.d_steps, strategy)
+    dataset = _batches(config, source, start, strategy)
     writer = tf.summary.create_file_writer(str(out_dir / rundir.TENSORBOARD))
     callbacks, nan_guard, checkpointer, logger = _callbacks(gan, config, out_dir, source, writer, progress, mirror)
     try:

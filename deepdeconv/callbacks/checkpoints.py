@@ -1,14 +1,14 @@
-"""Periodic, final and best-by-metric checkpoints, and the exported generators."""
+"""Periodic, final and best-by-metric checkpoints, and the exported networks."""
 from deepdeconv import rundir
 from deepdeconv.callbacks.base import StepCallback
-from deepdeconv.checkpoint import export_generators, save_checkpoint
+from deepdeconv.checkpoint import export_networks, save_checkpoint
 
 
 class Checkpointer(StepCallback):
     """Saves a checkpoint every `every` steps and at the end, keeping the newest `keep`.
 
-    Each save also re-exports `generator.keras` / `generator_ema.keras`, so sample.py works
-    on a run that is still training. Nothing is saved once `nan_guard` has seen a
+    Each save also re-exports the networks as `.keras` files (generator and EMA generator, or
+    restorer and EMA restorer), so sample.py and restore.py work on a run still training. Nothing is saved once `nan_guard` has seen a
     non-finite loss, so the newest checkpoint is always a good one.
 
     Args:
@@ -48,7 +48,7 @@ class Checkpointer(StepCallback):
         if step == self.saved_step or not self.healthy():
             return
         save_checkpoint(self.model, rundir.checkpoint_path(self.run_dir, step), self.config)
-        export_generators(self.model, self.run_dir)
+        export_networks(self.model, self.run_dir)
         self.saved_step = step
         for old in rundir.list_checkpoints(self.run_dir / rundir.CHECKPOINTS)[:-self.keep]:
             old.unlink()
