@@ -216,7 +216,7 @@ def test_degrade_is_a_function_of_the_seed(task):
 def test_degrade_runs_inside_a_tf_function():
     clean = from_uint8(np.stack([_gradient_image(32, 32)] * 2))
     config = RestoreConfig(noise="0-50", blur_kind="mixed")
-    for task in ("denoise", "deblur", "sr", "inpaint"):
+    for task in dg.TASKS:
         eager = dg.degrade(clean, config, task, SEED)[0].numpy()
         graph = tf.function(lambda c, s, t=task: dg.degrade(c, config, t, s)[0])(clean, SEED).numpy()
         np.testing.assert_allclose(graph, eager, atol=1e-5)

@@ -118,10 +118,12 @@ def _save(folder, name, array, mode=None):
 
 def test_folder_images_load_whole_in_any_mode_and_grey_means_one_channel(tmp_path):
     _save(tmp_path, "a.png", np.full((40, 50), 7, np.uint8))
-    _save(tmp_path, "sub/b.png", (np.arange(60 * 45, dtype=np.uint16).reshape(60, 45) * 20))
+    sixteen = np.arange(60 * 45, dtype=np.uint16).reshape(60, 45) * 20
+    _save(tmp_path, "sub/b.png", sixteen)
     (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
     full = load_full_images(str(tmp_path), min_side=32)
     assert full.channels == 1 and [im.shape for im in full.images] == [(40, 50, 1), (60, 45, 1)]
+    np.testing.assert_array_equal(full.images[1][..., 0], np.rint(sixteen / 257.0))  # scaled, not clipped
     assert [p for p, _ in full.skipped] == [str(tmp_path / "broken.jpg")]
     _save(tmp_path, "c.png", np.array(np.zeros((40, 40, 3)) + [255, 0, 0], np.uint8))
     assert load_full_images(str(tmp_path), min_side=32).channels == 3

@@ -39,11 +39,14 @@ Without `antialias=True` TF's bicubic aliases and is a different LR image altoge
 TF op it runs inside tf.data or a train step on any device, which PIL (a numpy function in
 the graph) would not; so TF's is used for both training and evaluation.
 
-JPEG re-encoding (`tf.image.adjust_jpeg_quality`) is a CPU kernel with no XLA/TPU
-implementation, so `degrade` for "jpeg" must run in the tf.data pipeline (it does:
-`patches.restoration_batches`), not inside a jit-compiled train step. Everything else is
-device-neutral. The quality draw is keyed by the seed and libjpeg is deterministic, so the
-output is a function of (clean, seed).
+Where it runs: `patches.restoration_batches` calls `degrade` in the tf.data pipeline, on the
+host CPU, and that is where it belongs. JPEG re-encoding (`tf.image.adjust_jpeg_quality`) is a
+CPU kernel only; inside an XLA-compiled function (`jit_compile=True`) the JPEG, Poisson and
+antialiased-resize (sr) ops do not compile, and the stateless draws that do compile give
+other numbers than on the host. In a plain (non-XLA) `tf.function` every task gives exactly
+what it gives eagerly (test `test_degrade_runs_inside_a_tf_function`). The quality draw is
+keyed by the seed and libjpeg is deterministic, so the JPEG output is a function of (clean,
+seed) like every other degradation.
 
 Call `degrade` on the global batch (the pipeline does) so the draws do not depend on how many
 replicas share the batch.
@@ -78,7 +81,7 @@ def _split(seed, n):
 def _levels(value_range, batch, seed):
     """One value per image, uniform in [lo, hi] (exactly lo when the range is one number)."""
     lo, hi = value_range
-    return tf.random.stateless_uniform([batch], seed, float(lo), float(hi) + 1e-12) if hi > lo else \
+    return tf.random.stateless_uniform([batch], seed, float(lo), float(hi)) if hi > lo else \
         tf.fill([batch], float(lo))
 
 
@@ -117,8 +120,8 @@ def add_noise(clean, sigma_range, kind, seed):
 def blur_kernels(batch, restore, seed, max_side=None):
     """The PSFs of one batch: float32 [B, k, k] with k = `kernels.kernel_size` of the top sigma.
 
-    `max_side` (the image's shorter side) caps k at 2 * max_side + 1, what symmetric padding
-    allows; a capped kernel is renormalised to sum to 1.
+    `max_side` (the image's shorter side) caps k at 2 * max_side - 1, what symmetric padding
+    allows; a capped kernel still sums to 1.
     """
     sigma_range = parse_range(restore.blur, "--blur", 0.1, 20)
     size = kernel_size(sigma_range[1])
