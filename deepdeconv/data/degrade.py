@@ -255,7 +255,7 @@ def degrade_for_eval(image, restore, task, index, seed=0, clip=None) -> EvalPair
     image = np.asarray(image, np.uint8)
     image = image[..., None] if image.ndim == 2 else image
     if task == "sr":
-        image = image[:image.shape[0] - image.shape[0] % restore.scale, :image.shape[1] - image.shape[1] % restore.scale]
+        image = modcrop(image, restore.scale)
     clean = from_uint8(image[None])
     inputs, level, kernel, mask = _degrade(clean, restore, task, batch_seed(seed, index, EVAL_SALT), whole_image=True)
     channels = image.shape[-1]

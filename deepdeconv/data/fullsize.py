@@ -27,6 +27,7 @@ from deepdeconv.data.photos import photo_paths
 from deepdeconv.errors import UserError
 
 PHOTOS = "photos"
+_MIN_VAL_SIDE = 16  # the smallest --patch: below it a whole-image validation says little (SSIM needs 11)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,7 +159,7 @@ def restoration_data(data, val="", channels=None, patch=64, val_count=4):
     Validation images come from `val` (a folder, or "photos" for the held-out photos) when
     given; else, for `data="photos"`, from its held-out split; else from a fixed slice of
     `data` (`held_out_indices`), which is then not trained on. Validation images are restored
-    whole, so only those smaller than 16 pixels are refused; training images must be at
+    whole, so only those smaller than 16 pixels are skipped; training images must be at
     least `patch` on a side.
 
     Args:
@@ -178,13 +179,13 @@ def restoration_data(data, val="", channels=None, patch=64, val_count=4):
     """
     if data == PHOTOS and not val:
         train = load_full_images(PHOTOS, channels, patch, split="train")
-        held = load_full_images(PHOTOS, train.channels, 16, option="--val", split="val")
+        held = load_full_images(PHOTOS, train.channels, _MIN_VAL_SIDE, option="--val", split="val")
         return train, _subset(held, range(min(val_count, len(held.images))), "")
     if val:
         train = load_full_images(data, channels, patch, split="train" if data == PHOTOS else "all")
-        held = load_full_images(val, train.channels, 16, option="--val", split="val")
+        held = load_full_images(val, train.channels, _MIN_VAL_SIDE, option="--val", split="val")
         return train, _subset(held, range(min(val_count, len(held.images))), "")
-    full = load_full_images(data, channels, 1)
+    full = load_full_images(data, channels, _MIN_VAL_SIDE)
     if len(full.images) < 2:
         raise UserError(f"--data {data} holds one usable image; validation needs another: add images or "
                         "give a --val folder.")
