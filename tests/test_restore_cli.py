@@ -150,3 +150,26 @@ def test_inpainting_needs_and_uses_a_mask(models, tmp_path):
     # the identity inpainter leaves the holes mid-grey and the rest as it was
     assert np.all(np.abs(out[5:10, 5:15].astype(int) - 128) <= 1)
     assert np.array_equal(out[15:], photo[15:])
+
+
+def test_checkpoints_of_a_run_load_the_chosen_network(tmp_path):
+    from deepdeconv.checkpoint import save_checkpoint
+    from deepdeconv.restorer import build_restorer_model
+    from deepdeconv.restoring.load import load_restorer
+
+    run = tmp_path / "run"
+    run.mkdir()
+    config = TrainConfig(task="denoise", channels=1, width=0.125, mixed_precision=False,
+                         restore={"depth": 1, "patch": 16}).validate()
+    config.save(run / rundir.CONFIG)
+    model = build_restorer_model(config)
+    for w in model.network.weights:  # the raw network differs from its (still initial) EMA copy
+        w.assign(w + 0.5)
+    save_checkpoint(model, rundir.checkpoint_path(run, 7), config)
+    raw = load_restorer(run, checkpoint="latest", ema=False).model
+    ema = load_restorer(run, checkpoint="latest").model
+    for a, b, c in zip(raw.weights, model.network.weights, ema.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+        assert not np.array_equal(c.numpy(), b.numpy())
+    with pytest.raises(UserError, match="no best"):
+        load_restorer(run, checkpoint="best")

@@ -33,6 +33,7 @@ from deepdeconv.models.restorer import crop_output, pad_to_multiple
 DEFAULT_TILE = 512
 _MAX_PROBE = 1024
 _geometry_cache = {}
+_radius_cache = {}
 
 
 def _call(model, x):
@@ -90,6 +91,15 @@ def receptive_radius(model, multiple=None, seed=0):
     """
     if multiple is None:
         multiple = network_geometry(model)[0]
+    key = (id(model), multiple, seed)
+    if key in _radius_cache and _radius_cache[key][0] is model:
+        return _radius_cache[key][1]
+    radius = _probe_radius(model, multiple, seed)
+    _radius_cache[key] = (model, radius)
+    return radius
+
+
+def _probe_radius(model, multiple, seed):
     _, scale, out_c = network_geometry(model)
     c = _input_channels(model)
     rng = np.random.default_rng(seed)
