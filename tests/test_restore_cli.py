@@ -173,3 +173,31 @@ def test_checkpoints_of_a_run_load_the_chosen_network(tmp_path):
         assert not np.array_equal(c.numpy(), b.numpy())
     with pytest.raises(UserError, match="no best"):
         load_restorer(run, checkpoint="best")
+
+
+def test_a_damaged_keras_file_is_one_sentence(tmp_path):
+    bad = tmp_path / "bad.keras"
+    bad.write_bytes(b"PK not really a zip")
+    with pytest.raises(UserError, match="is not a loadable Keras restorer"):
+        main([str(bad), str(_save(tmp_path / "a.png", _photo(20, 20))), "--out", str(tmp_path / "o.png"),
+              "--task", "denoise"])
+
+
+def test_tiled_and_whole_restoration_write_the_same_file(tmp_path):
+    model = build_restorer("denoise", 3, width=0.125, depth=2)
+    rng = np.random.default_rng(0)
+    for w in model.weights:  # a network that changes the image, so tiling could show
+        fan_in = int(np.prod(w.shape[:-1])) if len(w.shape) > 1 else 1
+        w.assign(rng.normal(0, 0.5 / np.sqrt(fan_in), w.shape).astype(np.float32))
+    model.save(tmp_path / "m.keras")
+    src = _save(tmp_path / "a.png", _photo(150, 131))
+    common = [str(tmp_path / "m.keras"), str(src), "--task", "denoise", "--no-progress"]
+    main(common + ["--out", str(tmp_path / "whole.png")])
+    main(common + ["--out", str(tmp_path / "tiled.png"), "--tile", "96"])
+    whole, tiled = (np.asarray(Image.open(tmp_path / f"{n}.png"), int) for n in ("whole", "tiled"))
+    assert np.abs(whole - src_pixels(src)).max() > 5  # the network did something
+    assert np.abs(whole - tiled).max() <= 1  # float summation order may flip a rounding
+
+
+def src_pixels(path):
+    return np.asarray(Image.open(path), int)
