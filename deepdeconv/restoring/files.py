@@ -15,9 +15,7 @@ from pathlib import Path
 
 from deepdeconv.data.folder import IMAGE_SUFFIXES
 from deepdeconv.errors import UserError
-from deepdeconv.metrics.baselines import TASK_BASELINES, run_baseline
 from deepdeconv.restoring import apply
-from deepdeconv.restoring.load import default_known
 
 SUFFIXES = tuple(sorted(set(IMAGE_SUFFIXES) | {".tif", ".tiff", ".ppm", ".pgm", ".pbm"}))
 COMPARE_SUFFIX = "_compare.png"
@@ -96,13 +94,7 @@ def plan_jobs(source, out, compare=False, overwrite=False, mask=None):
     return jobs
 
 
-def _baseline_name(spec):
-    """The classical method shown in comparison strips (None when it is the input itself)."""
-    name = TASK_BASELINES[spec.task][0]
-    return None if name == "jpeg" else name
-
-
-def restore_files(spec, jobs, tile=None, batch=4, progress=True):
+def restore_files(spec, jobs, tile=None, batch=4, progress=True, baseline=None):
     """Restores every job's file; returns the list of (path, reason) skipped.
 
     Args:
@@ -111,6 +103,9 @@ def restore_files(spec, jobs, tile=None, batch=4, progress=True):
         tile: tile side (see `tiles.restore_array`).
         batch: images or tiles per network call.
         progress: show a tqdm bar with images/s.
+        baseline: for comparison strips: callable(pixels, mask) -> (label, uint8 image or
+            None when the baseline is the input itself). The caller supplies it (the CLI,
+            from `metrics.baselines`), so that restoring does not depend on metrics.
     """
     from tqdm import tqdm
 
@@ -135,13 +130,9 @@ def restore_files(spec, jobs, tile=None, batch=4, progress=True):
         for job, pixels, mask, restored in zip(group, images, masks, results):
             apply.save_image(job.output, restored)
             if job.compare is not None:
-                name = _baseline_name(spec)
-                baseline = None
-                if name is not None:
-                    known = default_known(spec, pixels, mask)
-                    baseline = run_baseline(name, pixels, **known)
-                apply.save_image(job.compare, apply.compare_strip(spec, pixels, baseline, restored,
-                                                                  ("input", name or "", "ours")))
+                label, classical = baseline(pixels, mask) if baseline is not None else ("", None)
+                apply.save_image(job.compare, apply.compare_strip(spec, pixels, classical, restored,
+                                                                  ("input", label, "ours")))
             bar.update(1)
     bar.close()
     done = len(jobs) - len(skipped)
