@@ -201,3 +201,22 @@ def test_tiled_and_whole_restoration_write_the_same_file(tmp_path):
 
 def src_pixels(path):
     return np.asarray(Image.open(path), int)
+
+
+def test_output_names_mirror_the_input_and_collisions_are_refused(tmp_path):
+    from deepdeconv.restoring.files import plan_jobs
+
+    inp = tmp_path / "in"
+    _save(inp / "x" / "a.jpg", _photo(8, 8))
+    _save(inp / "b.tif", _photo(8, 8))
+    jobs = plan_jobs(inp, tmp_path / "out", compare=True)
+    assert [(j.output.relative_to(tmp_path / "out").as_posix(), j.compare.name) for j in jobs] == \
+        [("b.png", "b_compare.png"), ("x/a.png", "a_compare.png")]
+    assert plan_jobs(inp / "b.tif", tmp_path / "single")[0].output == tmp_path / "single.png"
+    (tmp_path / "dir").mkdir()
+    assert plan_jobs(inp / "b.tif", tmp_path / "dir")[0].output == tmp_path / "dir" / "b.png"
+    _save(inp / "x" / "a.png", _photo(8, 8))
+    with pytest.raises(UserError, match="would both be written to"):
+        plan_jobs(inp, tmp_path / "out")
+    with pytest.raises(UserError, match="names no image format"):
+        plan_jobs(inp / "b.tif", tmp_path / "o.xyz")
