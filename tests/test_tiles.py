@@ -58,9 +58,9 @@ def test_tiled_restoration_equals_whole_image_everywhere(task, channels, scale):
 def test_too_small_an_overlap_leaves_a_seam_that_the_measured_overlap_removes():
     """The test can fail: it sees the seam when the overlap is below the receptive radius."""
     model = _randomise(build_restorer("denoise", 1, width=0.25, depth=2))
-    image = _image(160, 160, 1)
+    image = _image(120, 120, 1)
     whole = tiles.restore_array(model, image, tile=1024)
-    seamy = tiles.restore_array(model, image, tile=64, overlap=4)
+    seamy = tiles.restore_array(model, image, tile=64, overlap=4, batch=16)
     assert np.max(np.abs(seamy - whole)) > 1e-3
     np.testing.assert_allclose(tiles.restore_array(model, image, tile=tiles.receptive_radius(model) * 2 + 16),
                                whole, atol=2e-5, rtol=0)
