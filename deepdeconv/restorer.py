@@ -95,7 +95,8 @@ class Restorer(keras.Model):
         ctx = tf.distribute.get_replica_context()
         replica = ctx.replica_id_in_sync_group if ctx is not None else 0
         # One stream per replica: each degrades its own slice of the batch.
-        seed = tf.stack([tf.constant(self.seed, tf.int64) * 16 + replica, tf.convert_to_tensor(self.step.value)])
+        seed = tf.stack([tf.constant(self.seed, tf.int64) * 16 + tf.cast(replica, tf.int64),
+                         tf.convert_to_tensor(self.step.value)])
         return self.degrade(data, seed)
 
     def _discriminator_step(self, target, output, scale):

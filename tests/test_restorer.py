@@ -164,6 +164,7 @@ def test_a_few_steps_of_each_task_give_finite_losses_and_move_the_weights(tmp_pa
     assert any(not np.array_equal(a, b) for a, b in zip(before, model.network.get_weights()))
 
 
+@pytest.mark.slow
 def test_three_plus_three_steps_with_a_checkpoint_equal_six_straight_steps(tmp_path):
     config = _config(tmp_path, "sr", scale=2, adversarial=0.01)
     images = _images()
@@ -181,3 +182,43 @@ def test_three_plus_three_steps_with_a_checkpoint_equal_six_straight_steps(tmp_p
         resumed = second.checkpoint_groups()[group]
         for a, b in zip(variables, resumed):
             np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=group)
+
+
+# --- validation -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("task,changes", [("denoise", {}), ("sr", {"scale": 2})])
+def test_an_untrained_restorer_validates_exactly_at_the_input_baseline(tmp_path, task, changes):
+    import json
+
+    from deepdeconv.callbacks.validation import Validation
+
+    config = _config(tmp_path, task, **changes)
+    model = build_restorer_model(config)
+    images = _images(2, size=(44, 36), seed=7)
+    validation = Validation(tmp_path, config, images, every=1)
+    validation.set_model(model)
+    validation.on_train_begin()
+    record = validation.validate()
+    baseline = json.loads((tmp_path / "log.jsonl").read_text().splitlines()[0])
+    assert baseline["event"] == "val_input" and record["event"] == "val"
+    # The identity (sr: bicubic) network restores nothing: its scores are the input's own.
+    assert record["val_psnr"] == pytest.approx(baseline["input_psnr"], abs=0.02)
+    assert record["val_ssim"] == pytest.approx(baseline["input_ssim"], abs=1e-3)
+    assert (tmp_path / "samples" / "val-000000000-01.png").is_file()
+
+
+def test_clean_patches_alone_are_degraded_inside_the_step_by_the_degrade_callable(tmp_path):
+    from deepdeconv.data.degrade import degrade
+    from deepdeconv.data.patches import patch_batches
+
+    config = _config(tmp_path, "denoise", noise="0")  # no noise: the identity restorer is already perfect
+    seeds = []
+
+    def no_noise(clean, seed):
+        seeds.append(seed)
+        return degrade(clean, config.restore, config.task, seed)
+
+    model = build_restorer_model(config, degrade=no_noise)
+    history = model.fit(patch_batches(_images(), 16, 2, seed=0), steps_per_epoch=2, verbose=0)
+    assert seeds, "the step did not call degrade"
+    assert history.history["pixel"][-1] < 1e-3  # noise 0: inputs equal targets, and the identity fits them

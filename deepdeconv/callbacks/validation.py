@@ -1,5 +1,9 @@
 """Validation of a restorer during training: held-out images restored whole, PSNR/SSIM, strips, best.
 
+Images are restored with `restoring.tiles.restore_array`, exactly as restore.py does: padded to
+the network's multiple, and in tiles whose stitching equals whole-image restoration when they
+are large, so memory stays bounded whatever the size of the validation photos.
+
 The images are degraded once, deterministically (`data.degrade.validation_pairs`), so every
 validation measures the same inputs and differences come from the weights alone. Scores follow
 the papers (`metrics.fidelity`): outputs rounded to uint8; for sr the Y channel of colour
@@ -18,8 +22,8 @@ from deepdeconv.callbacks.base import StepCallback
 from deepdeconv.data.degrade import bicubic_upscale, validation_pairs
 from deepdeconv.fileio import append_jsonl, atomic_path
 from deepdeconv.metrics.fidelity import psnr, ssim
-from deepdeconv.models.restorer import crop_output, pad_to_multiple, size_multiple
 from deepdeconv.pixels import from_uint8, to_uint8
+from deepdeconv.restoring.tiles import restore_array
 
 VAL_EVENT = "val"
 INPUT_EVENT = "val_input"
@@ -56,7 +60,6 @@ class Validation(StepCallback):
         self.run_dir = Path(run_dir)
         self.config = config
         self.scale = config.restore.scale if config.task == "sr" else 1
-        self.multiple = size_multiple(config.restore.depth)
         self.score = score_kwargs(config.task, self.scale, config.channels)
         self.pairs = validation_pairs(images, config.restore, config.task, seed=config.seed)
         self.writer = writer
@@ -101,10 +104,8 @@ class Validation(StepCallback):
         self.validate()
 
     def restore(self, network, pair):
-        """The restored uint8 image of one EvalPair, whole (padded to the network's multiple)."""
-        padded, size = pad_to_multiple(pair.inputs, self.multiple)
-        output = network(tf.constant(padded, tf.float32), training=False)
-        return to_uint8(crop_output(np.asarray(output, np.float32), size, self.scale)[0])
+        """The restored uint8 image of one EvalPair: as if whole, in exactly stitched tiles when large."""
+        return to_uint8(restore_array(network, pair.inputs[0], scale=self.scale))
 
     def validate(self):
         """Validates the current inference network (once per step); returns the record."""

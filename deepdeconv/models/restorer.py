@@ -15,6 +15,10 @@ No batch normalisation: training batches are a few small patches, whose batch st
 noisy and differ from those of the whole photos restored at inference (EDSR dropped batch norm
 from SR networks for the same reasons), and residual learning trains well without it.
 
+Input sides must be multiples of 2**depth (of the low-resolution input for sr): inference pads
+other sizes with `pad_to_multiple` and cuts the output back with `crop_output`, as
+`restoring.tiles.restore_array` (restore.py, validation during training) does.
+
 The last layer starts at zero, so an untrained restorer returns its input (for sr: the bicubic
 upscaling): training starts from the identity, never from noise.
 
@@ -50,14 +54,9 @@ def input_channels(task, channels):
     return channels + 1 if task == "inpaint" else channels
 
 
-def size_multiple(depth):
-    """The restorer takes inputs whose height and width are multiples of this (2**depth)."""
-    return 2 ** depth
-
-
-def _conv(x, filters, name, strides=1, kernel=3, activation=True):
-    x = layers.Conv2D(filters, kernel, strides=strides, padding="same", kernel_initializer=_init(), name=name)(x)
-    return layers.ReLU(name=f"{name}_relu")(x) if activation else x
+def _conv(x, filters, name, strides=1):
+    x = layers.Conv2D(filters, 3, strides=strides, padding="same", kernel_initializer=_init(), name=name)(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
 
 
 def build_restorer(task, channels, width=1.0, depth=2, scale=2, upsample="subpixel", name="restorer"):
@@ -97,6 +96,8 @@ def build_restorer(task, channels, width=1.0, depth=2, scale=2, upsample="subpix
         x = layers.Conv2DTranspose(skip.shape[-1], 4, strides=2, padding="same", kernel_initializer=_init(),
                                    name=f"up{level}")(x)
         x = layers.ReLU(name=f"up{level}_relu")(x)
+        # Added (RED-Net) rather than concatenated (U-Net): the conv after it reads half the
+        # channels, and it costs half as much.
         x = layers.Add(name=f"up{level}_skip")([x, skip])
         x = _conv(x, skip.shape[-1], f"up{level}_conv")
     if task == "sr":
@@ -131,14 +132,6 @@ def _upsample_head(x, image, channels, scale, upsample, c):
     return x, base
 
 
-def output_scale(model):
-    """How many times larger a restorer's output is than its input (the sr scale, else 1)."""
-    for layer in model.layers:
-        if isinstance(layer, layers.UpSampling2D):
-            return int(layer.size[0])
-    return 1
-
-
 def pad_to_multiple(images, multiple):
     """Pads [B, H, W, C] (numpy) on the bottom and right to sides that are multiples of `multiple`.
 
@@ -148,7 +141,7 @@ def pad_to_multiple(images, multiple):
 
     Args:
         images: numpy array [B, H, W, C].
-        multiple: the restorer's `size_multiple(depth)`.
+        multiple: 2**depth of the restorer (what `restoring.tiles.network_geometry` measures).
 
     Returns:
         (padded images, (H, W)): the original size, for `crop_output`.
