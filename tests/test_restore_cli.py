@@ -215,6 +215,8 @@ def test_output_names_mirror_the_input_and_collisions_are_refused(tmp_path):
     assert plan_jobs(inp / "b.tif", tmp_path / "single")[0].output == tmp_path / "single.png"
     (tmp_path / "dir").mkdir()
     assert plan_jobs(inp / "b.tif", tmp_path / "dir")[0].output == tmp_path / "dir" / "b.png"
+    # a trailing separator names a folder that does not exist yet (the module docstring's rule)
+    assert plan_jobs(inp / "b.tif", f"{tmp_path / 'new'}/")[0].output == tmp_path / "new" / "b.png"
     _save(inp / "x" / "a.png", _photo(8, 8))
     with pytest.raises(UserError, match="would both be written to"):
         plan_jobs(inp, tmp_path / "out")

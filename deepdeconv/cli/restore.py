@@ -69,6 +69,7 @@ def main(argv=None):
     for name, value, low in (("--tile", args.tile, 16), ("--batch", args.batch, 1)):
         if value is not None and value < low:
             raise UserError(f"{name} must be at least {low}, got {value}.")
+    from deepdeconv.metrics.restoration import comparison_baseline
     from deepdeconv.restoring.files import plan_jobs, restore_files
     from deepdeconv.restoring.load import load_restorer
 
@@ -81,7 +82,7 @@ def main(argv=None):
         raise UserError("An inpainting restorer needs the holes: give --mask (an image, or a folder of images "
                         "named like the inputs, white = missing).")
     skipped = restore_files(spec, jobs, tile=args.tile, batch=args.batch, progress=args.progress,
-                            baseline=_compare_baseline(spec) if args.compare else None)
+                            baseline=comparison_baseline(spec) if args.compare else None)
     for path, reason in skipped:
         print(f"warning: skipped {path}: {reason}", file=sys.stderr)
     if skipped and len(skipped) == len(jobs):
@@ -90,25 +91,6 @@ def main(argv=None):
     if skipped:
         print(f"warning: {len(skipped)} of {len(jobs)} file(s) skipped (listed above).", file=sys.stderr)
     return 0
-
-
-def _compare_baseline(spec):
-    """callable(pixels, mask) -> (name, image) running the task's first classical baseline.
-
-    Told what a user's photo does not say by itself: the run's sr scale and PSF, the mask;
-    the noise level is estimated from the image.
-    """
-    from deepdeconv.metrics.baselines import TASK_BASELINES, run_baseline
-    from deepdeconv.restoring.load import default_known
-
-    name = TASK_BASELINES[spec.task][0]
-
-    def baseline(pixels, mask):
-        if name == "jpeg":  # the baseline is the input itself: no third panel
-            return "", None
-        return name, run_baseline(name, pixels, **default_known(spec, pixels, mask))
-
-    return baseline
 
 
 def console_main():

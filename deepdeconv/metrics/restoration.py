@@ -171,6 +171,58 @@ def conventions_text(task, scale, channels):
             "rounded to uint8; SSIM 11x11 Gaussian, sigma 1.5")
 
 
+def held_out_images(config, channels, real=None, num_real=None):
+    """The clean images a restoration run is measured on, never trained on, and their names.
+
+    `real` (a folder or "photos") when given; else the run's --val folder; else the built-in
+    held-out photos for `--data photos`; else the run's fixed held-out slice of its --data.
+    Files that cannot be used are listed on stderr.
+
+    Args:
+        config: the run's TrainConfig.
+        channels: 1 or 3, the restorer's.
+        real: a folder or "photos", or None for the run's own held-out images.
+        num_real: keep only the first this many, or None for all.
+
+    Returns:
+        (list of uint8 [H, W, channels] images, list of file names).
+    """
+    from deepdeconv.data.fullsize import PHOTOS, held_out_indices, load_full_images
+
+    source = real or config.restore.val or config.data
+    full = load_full_images(source, channels, min_side=16, option="--real", split="val")
+    keep = range(len(full.images))
+    if not real and not config.restore.val and source != PHOTOS:
+        # the run's own held-out slice of its --data, never trained on
+        keep = held_out_indices(len(full.images), config.restore.val_count)
+    images, paths = [full.images[i] for i in keep], [full.paths[i] for i in keep]
+    if num_real is not None:
+        images, paths = images[:num_real], paths[:num_real]
+    for path, reason in full.skipped:
+        print(f"warning: skipped {path}: {reason}", file=sys.stderr)
+    return images, [Path(p).name for p in paths]
+
+
+def comparison_baseline(spec):
+    """callable(pixels, mask) -> (name, image) running the task's first classical baseline.
+
+    For `restoring.files.restore_files(..., baseline=...)` (restore.py --compare). Told what
+    a user's photo does not say by itself: the run's sr scale and PSF, the mask; the noise
+    level is estimated from the image. A task whose baseline is the input itself (jpeg)
+    gives no third panel.
+    """
+    from deepdeconv.restoring.load import default_known
+
+    name = baselines.TASK_BASELINES[spec.task][0]
+
+    def baseline(pixels, mask):
+        if name == "jpeg":
+            return "", None
+        return name, baselines.run_baseline(name, pixels, **default_known(spec, pixels, mask))
+
+    return baseline
+
+
 def restoration_main(args):
     """`deepdeconv.evaluate RUN ...` for a restoration run: prints the table and a JSON line.
 
@@ -180,7 +232,6 @@ def restoration_main(args):
     Without --real: the run's --val folder, else the built-in held-out photos for
     `--data photos`, else the run's fixed held-out slice of its --data.
     """
-    from deepdeconv.data.fullsize import PHOTOS, held_out_indices, load_full_images
     from deepdeconv.fileio import append_jsonl
     from deepdeconv.restoring.load import load_restorer
 
@@ -190,17 +241,7 @@ def restoration_main(args):
     methods = choose_baselines(config.task, getattr(args, "baselines", None))
     spec = load_restorer(run, checkpoint=args.checkpoint, ema=args.ema)
     real = args.real or config.restore.val or config.data
-    full = load_full_images(real, spec.channels, min_side=16, option="--real", split="val")
-    keep = range(len(full.images))
-    if not args.real and not config.restore.val and real != PHOTOS:
-        # the run's own held-out slice of its --data, never trained on
-        keep = held_out_indices(len(full.images), config.restore.val_count)
-    images, paths = [full.images[i] for i in keep], [full.paths[i] for i in keep]
-    if args.num_real is not None:
-        images, paths = images[:args.num_real], paths[:args.num_real]
-    for path, reason in full.skipped:
-        print(f"warning: skipped {path}: {reason}", file=sys.stderr)
-    names = [Path(p).name for p in paths]
+    images, names = held_out_images(config, spec.channels, args.real, args.num_real)
     result = evaluate_restoration(spec, images, names, metrics, methods, seed=args.seed,
                                   tile=getattr(args, "tile", None), batch=min(args.batch, MAX_TILE_BATCH),
                                   progress=args.progress)

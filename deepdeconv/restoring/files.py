@@ -59,6 +59,7 @@ def plan_jobs(source, out, compare=False, overwrite=False, mask=None):
         overwrite: allow replacing existing files.
         mask: inpaint: a mask file (file INPUT) or folder mirroring INPUT (folder INPUT).
     """
+    into_folder = str(out).endswith(("/", "\\"))  # Path() drops a trailing separator
     source, out = Path(source), Path(out)
     if not source.exists():
         raise UserError(f"Input {source} does not exist.")
@@ -71,7 +72,7 @@ def plan_jobs(source, out, compare=False, overwrite=False, mask=None):
         jobs = [Job(p, (out / p.relative_to(source)).with_suffix(".png"),
                     mask=_mask_for(Path(mask), p.relative_to(source)) if mask else None) for p in inputs]
     else:
-        if out.is_dir() or str(out).endswith(("/", "\\")):
+        if out.is_dir() or into_folder:
             target = out / f"{source.stem}.png"
         else:
             target = out if out.suffix else out.with_suffix(".png")
