@@ -1,4 +1,4 @@
-"""Checkpoints (complete, resumable training state) and exported generators.
+"""Checkpoints (complete, resumable training state) and exported networks.
 
 A checkpoint is one `.npz` holding every variable of a model's checkpoint groups plus the
 config as JSON. One file written by rename is atomic, which a multi-file TensorFlow checkpoint
@@ -6,7 +6,9 @@ is not. The step counter is the whole RNG state (all draws are keyed by it), so 
 resumes exactly.
 
 Any model can be checkpointed if it has a method `checkpoint_groups()` returning
-{group name: list of keras.Variables, or a keras Optimizer}. Each array is stored under
+{group name: list of keras.Variables, or a keras Optimizer} (the GAN: generator,
+discriminator, EMA generator, both optimisers, step; a Restorer: restorer, its EMA copy, its
+optimiser, the discriminator and its optimiser when adversarial, step). Each array is stored under
 "<group>/<key>", where the key is the variable's path (`layer/kernel`), or for an optimizer's
 state its path without the optimizer's own name (Keras numbers optimizers `adam_1`, `adam_2`...
 in creation order, which differs between processes). Restoring matches by key, so a code
@@ -233,14 +235,29 @@ def check_compatible(saved, requested, source):
                             f"(requested {b!r}).")
 
 
-def export_generators(gan, run_dir):
-    """Saves the generator (and the EMA generator) as standalone `.keras` files, atomically."""
+def export_networks(model, run_dir):
+    """Saves the networks of a GAN or Restorer (`model.exported_networks()`) as `.keras` files, atomically."""
     run_dir = Path(run_dir)
-    with atomic_path(run_dir / rundir.GENERATOR) as tmp:
-        gan.generator.save(tmp)
-    if gan.ema_generator is not None:
-        with atomic_path(run_dir / rundir.GENERATOR_EMA) as tmp:
-            gan.ema_generator.save(tmp)
+    for name, network in model.exported_networks().items():
+        with atomic_path(run_dir / name) as tmp:
+            network.save(tmp)
+
+
+
+
+def restore_network(network, path, group):
+    """Loads one network's weights (checkpoint group `group`) from a checkpoint into `network`.
+
+    Args:
+        network: a keras.Model built for the checkpoint's configuration.
+        path: a checkpoint `.npz`.
+        group: e.g. "generator_ema" or "restorer".
+
+    Returns:
+        `network`, restored.
+    """
+    _restore_groups({group: named_variables(network.weights)}, path, exact=False)
+    return network
 
 
 def _generator_from_checkpoint(path, ema):
@@ -252,8 +269,7 @@ def _generator_from_checkpoint(path, ema):
     group = "generator_ema" if ema and config.ema else "generator"
     model = build_generator(config.resolution, config.channels, config.z_dim, config.width,
                             num_classes=num_classes(config))
-    _restore_groups({group: named_variables(model.weights)}, path, exact=False)
-    return model, config
+    return restore_network(model, path, group), config
 
 
 def _load_keras(path):

@@ -232,6 +232,15 @@ def loss_scaled(optimizer, policy):
     return optimizer
 
 
+def unscaled(optimizer):
+    """The optimizer inside `loss_scaled`'s wrapper (or `optimizer` itself).
+
+    Checkpoints save only its state, so a run resumes under any precision; the loss scale
+    starts afresh and settles again within a few steps.
+    """
+    return getattr(optimizer, "inner_optimizer", optimizer)
+
+
 def resolve_jit(jit, strategy):
     """`--jit`: the user's choice, else XLA on GPU and TPU and `JIT_ON_CPU` on a CPU."""
     if jit is not None:

@@ -4,13 +4,13 @@ Overriding `train_step` (rather than writing a loop) keeps what Keras gives for 
 `jit_compile`, `steps_per_execution`, callbacks and every `tf.distribute` strategy.
 """
 import functools
-import math
 
 import keras
 import tensorflow as tf
 
-from deepdeconv import distribute, losses
+from deepdeconv import distribute, losses, rundir
 from deepdeconv.augment import StatelessRandom, diff_augment
+from deepdeconv.ema import update_ema
 
 
 # Random streams of one step: latents, the generator's augmentation, then one per discriminator
@@ -201,17 +201,15 @@ class GAN(keras.Model):
         return tf.cast(tf.reshape(data[1], [-1]), tf.int32)
 
     def _update_ema(self):
-        if self.ema_generator is None:
-            return
-        step = tf.cast(self.step.value, tf.float32)
-        decay = tf.constant(self.ema_decay, tf.float32)
-        if self.ema_rampup > 0 and self.ema_decay > 0:
-            half_life = tf.minimum(math.log(0.5) / math.log(self.ema_decay), self.ema_rampup * step)
-            decay = tf.pow(0.5, 1.0 / tf.maximum(half_life, 1e-8))  # half-life 0 -> decay 0: a copy
-        # Every weight, moving batch-norm statistics included, so the EMA model's inference
-        # mode sees statistics that match its averaged weights.
-        for avg, var in zip(self.ema_generator.weights, self.generator.weights):
-            avg.assign(decay * avg + (1.0 - decay) * tf.cast(var, avg.dtype))
+        if self.ema_generator is not None:
+            update_ema(self.ema_generator, self.generator, self.step.value, self.ema_decay, self.ema_rampup)
+
+    def exported_networks(self):
+        """{run-directory file name: network} of the networks saved as `.keras` files."""
+        networks = {rundir.GENERATOR: self.generator}
+        if self.ema_generator is not None:
+            networks[rundir.GENERATOR_EMA] = self.ema_generator
+        return networks
 
     def checkpoint_groups(self):
         """What a checkpoint holds (see `deepdeconv.checkpoint`): every network, optimiser and the step."""

@@ -8,7 +8,7 @@ import math
 
 import tensorflow as tf
 
-from deepdeconv import rundir
+from deepdeconv.checkpoint import latest_checkpoint
 from deepdeconv.errors import UserError
 
 
@@ -69,7 +69,7 @@ def write_failure(error, run_dir, step):
         run_dir: the run directory being written.
         step: the step training had reached.
     """
-    latest = rundir.latest_checkpoint(run_dir)
+    latest = latest_checkpoint(run_dir)
     where = f" ({error.filename})" if error.filename else ""
     return UserError(f"Training stopped at step {step} because a file could not be written{where}: "
                      f"{error.strerror or error}; the last good checkpoint is {latest or 'none'}.")

@@ -20,6 +20,8 @@ GENERATOR_EMA = "generator_ema.keras"
 RESTORER = "restorer.keras"
 RESTORER_EMA = "restorer_ema.keras"
 EXPORT = "export"
+# Validation strips (input | output | target) of restoration runs, one per held-out image.
+VAL_STRIP = "val-{step:09d}-{index:02d}.png"
 
 _CKPT = re.compile(r"^ckpt-(\d{9})\.npz$")
 _GRID = re.compile(r"^grid-(\d{9})\.png$")
@@ -64,6 +66,11 @@ def checkpoint_path(run_dir, step, best=False):
     if best:
         folder = folder / BEST
     return folder / f"ckpt-{step:09d}.npz"
+
+
+def val_strip_path(run_dir, step, index):
+    """Path of the validation strip of held-out image `index` written at `step`."""
+    return Path(run_dir) / SAMPLES / VAL_STRIP.format(step=step, index=index)
 
 
 def list_checkpoints(folder):

@@ -1,11 +1,15 @@
-"""train(config): wires data, models, the GAN step and callbacks together, then calls fit."""
+"""train(config): wires data, models, the training step and callbacks together, then calls fit.
+
+One entry for every task: the GAN, or a restoration task whose data, model and validation come
+from `restore_training`; the run directory, logging, checkpoints, resume and mirroring are shared.
+"""
 import json
 import sys
 from pathlib import Path
 
 import tensorflow as tf
 
-from deepdeconv import autotune, remote, rundir
+from deepdeconv import autotune, remote, restore_training, rundir
 from deepdeconv.callbacks import (Checkpointer, ClassSampleGrid, EvaluationCallback, MirrorCallback, NanGuard,
                                   Progress, RunLogger, SampleGrid)
 from deepdeconv.checkpoint import check_compatible, latest_checkpoint, restore_checkpoint
@@ -81,23 +85,54 @@ def _callbacks(config, run_dir, source, writer, progress, mirror):
     logger = RunLogger(run_dir / rundir.LOG, writer, config.log_every, config.batch,
                        elapsed_before=_elapsed_so_far(run_dir / rundir.LOG))
     latents = latents_from_seeds(range(config.grid_size), config.z_dim)
-    if config.conditional:
+    if config.is_restoration:
+        grid = restore_training.validation(config, run_dir, source, writer, checkpointer)
+    elif config.conditional:
         grid = ClassSampleGrid(run_dir, latents, len(config.class_names), config.sample_every, writer)
     else:
         grid = SampleGrid(run_dir, latents, config.sample_every, writer)
     callbacks = [nan_guard, logger, grid, checkpointer]
-    if config.eval_every:
+    if config.eval_every and not config.is_restoration:
         callbacks.append(EvaluationCallback(run_dir, config, source, config.eval_every, config.eval_metrics,
                                             config.eval_num, on_best=checkpointer.save_best, writer=writer))
     if mirror is not None:
         # As often as anything is written, so a preempted TPU VM loses at most that much.
-        callbacks.append(MirrorCallback(mirror, min(config.log_every, config.sample_every, config.checkpoint_every)))
+        written = config.restore.val_every if config.is_restoration else config.sample_every
+        callbacks.append(MirrorCallback(mirror, min(config.log_every, written, config.checkpoint_every)))
     callbacks.append(Progress(total, config.batch, disable=not progress))
     return callbacks, nan_guard, checkpointer, logger
 
 
+def load_data(config, cache=None):
+    """The run's data: an ImageSource for the GAN, a RestorationSource for a restoration task."""
+    if config.is_restoration:
+        return restore_training.load_data(config)
+    return load_source(config.data, config.resolution, config.channels, cache_dir=cache)
+
+
+def build_model(config):
+    """The compiled GAN or Restorer of `config` (call inside the strategy scope)."""
+    if config.is_restoration:
+        return restore_training.build_model(config)
+    return build_gan(config)
+
+
+def _batches(config, source, start, strategy):
+    if config.is_restoration:
+        return restore_training.training_pairs(config, source, start)
+    dataset = training_batches(source, config.batch * config.d_steps, config.seed, start_step=start)
+    return distribute_batches(dataset, config.batch, config.d_steps, strategy)
+
+
+def _first_batch(config, source):
+    """One global batch as the step receives it, for timing the speed candidates."""
+    if config.is_restoration:
+        return next(iter(restore_training.training_pairs(config, source, 0)))
+    return next(iter(training_batches(source, config.batch * config.d_steps, config.seed)))
+
+
 def train(config, run_dir=None, progress=True, allow_data_change=False):
-    """Trains a GAN; writes everything into a run directory.
+    """Trains a GAN or a restorer (`config.task`); writes everything into a run directory.
 
     Args:
         config: a TrainConfig. For a new run, options that depend on the data are filled in
@@ -129,7 +164,7 @@ def train(config, run_dir=None, progress=True, allow_data_change=False):
     # later runs on the same files find it.
     outdir = remote.staging_dir(config.outdir) if remote.is_url(config.outdir) else Path(config.outdir)
     cache = outdir / ".cache"
-    source = load_source(config.data, config.resolution, config.channels, cache_dir=cache)
+    source = load_data(config, cache)
     config = resolve_config(config, source)
     url = None  # the run's remote home, when it has one
     if resuming:
@@ -157,19 +192,18 @@ def train(config, run_dir=None, progress=True, allow_data_change=False):
 
 
 def _train_into(out_dir, config, source, strategy, resume_from, progress, mirror, shown_as):
-    """Builds the GAN under `strategy`, restores `resume_from` if given, fits; writes into `out_dir`.
+    """Builds the model under `strategy`, restores `resume_from` if given, fits; writes into `out_dir`.
 
     `mirror` (or None) copies `out_dir` to the run's remote home, `shown_as` names the run in
     messages.
     """
     # Speed options left at auto become measured choices, saved in config.json (so a resumed
     # run keeps them) and logged with the measured rates.
-    speed = autotune.resolve(config, strategy, build_gan, lambda: next(iter(training_batches(
-        source, config.batch * config.d_steps, config.seed))), config.batch)
+    speed = autotune.resolve(config, strategy, build_model, lambda: _first_batch(config, source), config.batch)
     config = speed.config
 
     with strategy.scope():
-        gan = speed.model if speed.model is not None else build_gan(config)
+        gan = speed.model if speed.model is not None else build_model(config)
     start = 0
     latest = latest_checkpoint(resume_from) if resume_from is not None else None
     if latest is not None:
@@ -185,8 +219,7 @@ def _train_into(out_dir, config, source, strategy, resume_from, progress, mirror
               "pass a larger --steps or --kimg to continue.", file=sys.stderr)
         return
 
-    dataset = training_batches(source, config.batch * config.d_steps, config.seed, start_step=start)
-    dataset = distribute_batches(dataset, config.batch, config.d_steps, strategy)
+    dataset = _batches(config, source, start, strategy)
     writer = tf.summary.create_file_writer(str(out_dir / rundir.TENSORBOARD))
     callbacks, nan_guard, checkpointer, logger = _callbacks(config, out_dir, source, writer, progress, mirror)
     try:

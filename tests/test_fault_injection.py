@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from deepdeconv import rundir
-from deepdeconv.checkpoint import read_meta
+from deepdeconv.checkpoint import latest_checkpoint, read_meta
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = 30
@@ -64,7 +64,7 @@ def _temporaries(run):
 
 
 def _newest_step(run):
-    latest = rundir.latest_checkpoint(run)
+    latest = latest_checkpoint(run)
     return read_meta(latest)["step"] if latest is not None else 0
 
 
@@ -87,7 +87,7 @@ def _check_every_checkpoint_loads(run):
 
 
 def _final_arrays(run):
-    path = rundir.latest_checkpoint(run)
+    path = latest_checkpoint(run)
     assert read_meta(path)["step"] == STEPS
     with np.load(path) as data:
         return {k: data[k] for k in data.files if k.startswith("generator")}
@@ -143,7 +143,7 @@ def test_sigterm_saves_the_interrupted_step_and_resume_continues(tmp_path):
     assert proc.returncode == 143, err
     assert "checkpoint saved, continue with --resume" in err and "terminated (SIGTERM)" in err
     step = _newest_step(run)
-    assert step >= 1 and rundir.latest_checkpoint(run).name == f"ckpt-{step:09d}.npz"
+    assert step >= 1 and latest_checkpoint(run).name == f"ckpt-{step:09d}.npz"
     resumed = _start(["--resume", str(run), "--steps", str(step + 2), "--no-progress"], tmp_path)
     assert resumed.wait(timeout=600) == 0, _stderr(resumed)
     assert _newest_step(run) == step + 2

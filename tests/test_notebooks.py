@@ -23,7 +23,7 @@ from deepdeconv import notebook as nb
 from deepdeconv.errors import UserError
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-NAMES = ("quickstart", "evaluate", "tpu_gpu")
+NAMES = ("quickstart", "evaluate", "tpu_gpu", "restore")
 CELL_TIMEOUT_S = 600  # generous: CI machines may be shared
 
 
@@ -164,6 +164,60 @@ def test_colab_only_helpers_say_so_in_one_sentence_elsewhere():
         nb.data_source("digits", drive_folder="MyDrive/faces")
     with pytest.raises(UserError, match="Google Colab only"):
         nb.upload_images()
+
+
+def test_download_files_sends_each_file_and_names_a_missing_one(tmp_path):
+    files = [tmp_path / "a.png", tmp_path / "b.png"]
+    for f in files:
+        f.write_bytes(_png_bytes())
+    sent = []
+    assert nb.download_files(files, download=sent.append) == files
+    assert sent == [str(f) for f in files]
+    with pytest.raises(UserError, match="Google Colab only"):
+        nb.download_files(files)
+    with pytest.raises(UserError, match=r"Cannot download .*c\.png: no such file"):
+        nb.download_files([tmp_path / "c.png"], download=sent.append)
+
+
+# --- restoration helpers ------------------------------------------------------------------------
+def test_latest_val_strips_are_those_of_the_last_complete_validation(tmp_path):
+    from deepdeconv import rundir
+
+    _write_jsonl(tmp_path / "log.jsonl", [
+        {"event": "val_input", "step": 0, "input_psnr": 20.0},
+        {"event": "val", "step": 10, "psnr": [1.0, 2.0, 3.0]},
+        {"step": 15, "loss": 0.1},
+        {"event": "val", "step": 20, "psnr": [4.0, 5.0]},
+    ], tail='{"event": "val", "step": 30, "ps')  # a line cut short by a crash
+    step, paths = nb.latest_val_strips(tmp_path)
+    assert step == 20
+    assert paths == [tmp_path / "samples" / "val-000000020-00.png", tmp_path / "samples" / "val-000000020-01.png"]
+    assert paths == [rundir.val_strip_path(tmp_path, 20, i) for i in range(2)]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="has no validation yet"):
+        nb.latest_val_strips(tmp_path / "empty")
+
+
+def _spec(task, channels=1, **options):
+    from deepdeconv.config import RestoreConfig
+    from deepdeconv.restoring.load import RestorerSpec
+
+    return RestorerSpec(model=None, task=task, scale=options.get("scale", 1) if task == "sr" else 1,
+                        channels=channels, restore=RestoreConfig(**options), source="test")
+
+
+def test_write_degraded_damages_a_photo_as_the_restorer_was_trained_for(tmp_path):
+    photo = tmp_path / "flat.png"
+    Image.new("RGB", (64, 48), (128, 128, 128)).save(photo)
+    noisy = np.asarray(Image.open(nb.write_degraded(_spec("denoise", noise="20"), photo, tmp_path / "n" / "a.png")))
+    assert noisy.shape == (48, 64)  # a grey restorer: the photo's luma
+    assert abs(float(noisy.astype(float).std()) - 20.0) < 1.5 and abs(float(noisy.mean()) - 128.0) < 1.5
+    small = Image.open(nb.write_degraded(_spec("sr", channels=3, scale=4), photo, tmp_path / "s.png"))
+    assert small.size == (16, 12) and small.mode == "RGB"
+    holes = nb.write_degraded(_spec("inpaint", channels=1, patch=16), photo, tmp_path / "h.png")
+    mask = np.asarray(Image.open(tmp_path / "h_mask.png"))
+    assert set(np.unique(mask)) == {0, 255}
+    assert 0.0 < (mask == 255).mean() < 0.5
 
 
 # --- workflow helpers ---------------------------------------------------------------------------
@@ -316,3 +370,21 @@ def test_tpu_gpu_notebook_trains_with_the_default_strategy_on_cpu(small_run_env)
     assert (config["strategy"], config["steps"]) == ("auto", 20)
     assert isinstance(config["mixed_precision"], bool) and config["speed_choice"]  # auto, resolved on the CPU
     assert images >= 1
+
+
+def test_restore_notebook_trains_compares_with_baselines_and_restores_a_photo(small_run_env):
+    notebook = _execute("restore", small_run_env)
+    text, images = _outputs(notebook)
+    run = small_run_env / "runs" / "00000-photos"
+    config = json.loads((run / "config.json").read_text())
+    assert (config["task"], config["steps"], config["restore"]["patch"]) == ("denoise", 20, 32)
+    assert [p.name for p in sorted((run / "samples").glob("val-000000020-*.png"))] == \
+        ["val-000000020-00.png", "val-000000020-01.png"]
+    table = [line.split()[:2] for line in text.splitlines() if line.startswith(("astronaut", "camera", "MEAN"))]
+    methods = ("input", "model", "tv", "wavelet")  # the small run's cheap baselines
+    assert table == [[n, m] for n in ("astronaut.png", "camera.png", "MEAN") for m in methods]
+    restored = small_run_env / "restored"
+    assert sorted(p.name for p in restored.iterdir()) == ["astronaut.png", "astronaut_compare.png"]
+    assert Image.open(restored / "astronaut.png").size == (512, 512)
+    assert "restored: restored/astronaut.png" in text
+    assert images >= 3  # validation strips, the PSNR curve, the comparison strip

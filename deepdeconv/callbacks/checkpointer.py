@@ -1,15 +1,15 @@
-"""Periodic, final and best-by-metric checkpoints, and the exported generators."""
+"""Periodic, final and best-by-metric checkpoints, and the exported networks."""
 from deepdeconv import rundir
 from deepdeconv.callbacks.base import StepCallback
-from deepdeconv.checkpoint import export_generators, save_checkpoint, verify_checkpoint
+from deepdeconv.checkpoint import export_networks, save_checkpoint, verify_checkpoint
 from deepdeconv.guards import check_before_save
 
 
 class Checkpointer(StepCallback):
     """Saves a checkpoint every `every` steps and at the end, keeping the newest `keep`.
 
-    Each save also re-exports `generator.keras` / `generator_ema.keras`, so sample.py works
-    on a run that is still training. Nothing is saved once `nan_guard` has seen a
+    Each save also re-exports the networks as `.keras` files (generator and EMA generator, or
+    restorer and EMA restorer), so sample.py and restore.py work on a run still training. Nothing is saved once `nan_guard` has seen a
     non-finite loss, so the newest checkpoint is always a good one.
 
     Args:
@@ -51,7 +51,7 @@ class Checkpointer(StepCallback):
         save_checkpoint(self.model, path, self.config)
         # Older checkpoints go only once the new one reads back whole.
         verify_checkpoint(path)
-        export_generators(self.model, self.run_dir)
+        export_networks(self.model, self.run_dir)
         self.saved_step = step
         for old in rundir.list_checkpoints(self.run_dir / rundir.CHECKPOINTS)[:-self.keep]:
             old.unlink()

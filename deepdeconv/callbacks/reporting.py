@@ -8,6 +8,9 @@ from deepdeconv.callbacks.base import StepCallback
 from deepdeconv.fileio import append_jsonl
 
 
+# Logs shown beside the bar, by short name, when the model reports them (GAN or restorer).
+_SHOWN = (("d_loss", "d"), ("g_loss", "g"), ("loss", "loss"), ("psnr_train", "psnr"))
+
 class RunLogger(StepCallback):
     """Appends {step, kimg, elapsed, img_s, losses} to log.jsonl every `every` steps.
 
@@ -89,8 +92,8 @@ class Progress(StepCallback):
         self.last_step = step
         rate = self.bar.format_dict.get("rate")
         if rate and logs:
-            self.bar.set_postfix(img_s=f"{rate * self.batch:.0f}", d=f"{float(logs['d_loss']):.3f}",
-                                 g=f"{float(logs['g_loss']):.3f}", refresh=False)
+            shown = {short: f"{float(logs[name]):.3f}" for name, short in _SHOWN if name in logs}
+            self.bar.set_postfix(img_s=f"{rate * self.batch:.0f}", **shown, refresh=False)
 
     def on_train_end(self, logs=None):
         if self.bar is not None:

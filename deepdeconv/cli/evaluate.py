@@ -68,6 +68,11 @@ def build_parser():
     p.add_argument("--no-cache", dest="cache", action="store_false",
                    help="do not read or write cached real statistics and classifiers")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
+    # --- restoration runs (deepdeconv.metrics.restoration) ---
+    r = p.add_argument_group("restoration runs (--metrics psnr,ssim; --real FOLDER or photos)")
+    r.add_argument("--baselines", metavar="LIST",
+                   help="classical methods beside the model: all (default; bm3d when installed), none, or names")
+    r.add_argument("--tile", type=int, metavar="N", help="restore images larger than N pixels in exact tiles")
     return p
 
 
@@ -83,6 +88,12 @@ def main(argv=None):
                              ("--resolution", args.resolution, 1), ("--per-class", args.per_class, 0)):
         if value is not None and value < low:
             raise UserError(f"{name} must be at least {low}, got {value}.")
+    # --- restoration runs are measured by PSNR/SSIM against classical baselines ---
+    from deepdeconv.metrics.restoration import is_restoration_run, restoration_main
+
+    if args.fake is not None and is_restoration_run(args.fake):
+        return restoration_main(args)
+    # ---
     from deepdeconv.metrics import registry
 
     metrics = registry.parse_metrics(args.metrics)

@@ -21,6 +21,10 @@ EPILOG = """examples:
   # CIFAR-10 on a GPU with the SNGAN recipe
   python train.py --data cifar10 --loss hinge --d-norm spectral --width 2 --kimg 10000
 
+  # restoration: a denoiser trained on the built-in photos, or x4 super-resolution of your photos
+  python train.py --task denoise --noise 0-55
+  python train.py --task sr --scale 4 --data ~/photos --patch 96
+
   # continue a run (a larger --kimg or --steps extends it)
   python train.py --resume runs/00003-digits --kimg 512
 
@@ -74,15 +78,18 @@ def build_parser():
 
 
 def _dry_run(config):
-    from deepdeconv.data import load_source
-    from deepdeconv.gan import build_gan
-    from deepdeconv.training import resolve_config
+    from deepdeconv.training import build_model, load_data, resolve_config
 
-    config = resolve_config(config, load_source(config.data, config.resolution, config.channels))
+    config = resolve_config(config, load_data(config))
     print(json.dumps(config.to_dict(), indent=2, sort_keys=True))
-    gan = build_gan(config)
-    gan.generator.summary()
-    gan.discriminator.summary()
+    model = build_model(config)
+    if config.is_restoration:
+        model.network.summary()
+        if model.adversarial:
+            model.discriminator.summary()
+    else:
+        model.generator.summary()
+        model.discriminator.summary()
     print(f"{config.total_steps} steps of batch {config.batch} ({config.total_steps * config.batch / 1000:g} kimg)")
 
 

@@ -7,7 +7,10 @@ not offer live here, where the tests reach them:
     when_small
     display              show images and GIFs inline; watch a run's sample grids while it trains
     charts               read log.jsonl / metrics.jsonl into columns; draw line charts with Pillow
-    colab                the user's own images on Colab: upload them or mount Google Drive
+    colab                the user's own images on Colab: upload them or mount Google Drive;
+                         download results
+    restoration          a restoration run's latest validation strips; a damaged copy of a
+                         clean photo to restore
     workflow             Inception availability, real images to a folder, metric summaries,
                          execution options for CPU / GPU / TPU
 
@@ -17,8 +20,9 @@ package does not already depend on, and the same drawing code runs in CI.
 import os
 
 from deepdeconv.notebook.charts import line_chart, metric_names, read_columns
-from deepdeconv.notebook.colab import data_source, mount_drive, on_colab, upload_images
+from deepdeconv.notebook.colab import data_source, download_files, mount_drive, on_colab, upload_images
 from deepdeconv.notebook.display import image_html, newest_grid, show, watch_samples
+from deepdeconv.notebook.restoration import latest_val_strips, write_degraded
 from deepdeconv.notebook.workflow import (execution_options, hardware, inception_available, metrics_summary,
                                           write_real_images)
 
@@ -43,7 +47,7 @@ def when_small(**changes):
     return dict(changes) if small_run() else {}
 
 
-__all__ = ["SMALL_RUN_ENV", "choose", "data_source", "execution_options", "hardware", "image_html",
-           "inception_available", "line_chart", "metric_names", "metrics_summary", "mount_drive", "newest_grid",
-           "on_colab", "read_columns", "show", "small_run", "upload_images", "watch_samples", "when_small",
-           "write_real_images"]
+__all__ = ["SMALL_RUN_ENV", "choose", "data_source", "download_files", "execution_options", "hardware",
+           "image_html", "inception_available", "latest_val_strips", "line_chart", "metric_names", "metrics_summary",
+           "mount_drive", "newest_grid", "on_colab", "read_columns", "show", "small_run", "upload_images",
+           "watch_samples", "when_small", "write_degraded", "write_real_images"]

@@ -1,4 +1,5 @@
-"""The user's own images in a notebook: uploaded through Colab's file picker, or on Google Drive."""
+"""The user's own images in a notebook: uploaded through Colab's file picker, or on Google Drive;
+results downloaded through the browser."""
 import importlib
 import importlib.util
 import io
@@ -106,3 +107,27 @@ def data_source(data="digits", upload=False, drive_folder="", upload_folder="my_
             raise UserError(f"DRIVE_FOLDER {drive_folder!r} is not a folder in Google Drive ({path}).")
         return str(path)
     return data
+
+
+def download_files(paths, download=None):
+    """Sends files to the browser's downloads (Colab), one by one.
+
+    Args:
+        paths: files to download.
+        download: callable(path as str); default Colab's `files.download`.
+
+    Returns:
+        The list of paths sent.
+
+    Raises:
+        UserError: not on Colab (without `download`), or a file does not exist.
+    """
+    paths = [Path(p) for p in paths]
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise UserError(f"Cannot download {missing[0]}: no such file.")
+    if download is None:
+        download = _colab_module("files", "Downloading files").download
+    for path in paths:
+        download(str(path))
+    return paths
