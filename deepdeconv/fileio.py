@@ -88,3 +88,27 @@ def append_jsonl(path, record):
         f.write(line)
         f.flush()
         os.fsync(f.fileno())
+
+
+def read_jsonl(path, event=None):
+    """The records of a JSON-lines log, oldest first; [] when the file does not exist.
+
+    A line cut short by a crash (the only way an appended log is damaged) is skipped, as is
+    anything that is not a JSON object.
+
+    Args:
+        path: a `.jsonl` file.
+        event: keep only records whose "event" field equals this (None keeps all).
+    """
+    path = Path(path)
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and (event is None or record.get("event") == event):
+            records.append(record)
+    return records

@@ -3,7 +3,6 @@
 One entry for every task: the GAN, or a restoration task whose data, model and validation come
 from `restore_training`; the run directory, logging, checkpoints, resume and mirroring are shared.
 """
-import json
 import sys
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from deepdeconv.config import TrainConfig
 from deepdeconv.data import load_source, training_batches
 from deepdeconv.distribute import check_batch, distribute_batches, is_chief, make_strategy, output_dir
 from deepdeconv.errors import UserError
-from deepdeconv.fileio import append_jsonl
+from deepdeconv.fileio import append_jsonl, read_jsonl
 from deepdeconv.fingerprint import check_data_unchanged, resolved_spec
 from deepdeconv.gan import build_gan
 from deepdeconv.guards import write_failure
@@ -58,14 +57,9 @@ def resume_config(run_dir, overrides):
 
 
 def _elapsed_so_far(log_path):
-    if not log_path.is_file():
-        return 0.0
     elapsed = 0.0
-    for line in log_path.read_text().splitlines():
-        try:
-            elapsed = json.loads(line).get("elapsed_s", elapsed)
-        except ValueError:
-            continue  # a line cut short by a crash
+    for record in read_jsonl(log_path):
+        elapsed = record.get("elapsed_s", elapsed)
     return elapsed
 
 

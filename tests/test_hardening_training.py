@@ -1,6 +1,5 @@
 """Training never loses or corrupts a run (issue 13): checks happen before anything is written."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -4,7 +4,6 @@ GAN quality is not monotonic in training time (published DCGAN runs reach their 
 before the end and then get worse), so the run keeps `checkpoints/best/` by the first metric in
 addition to the latest checkpoints.
 """
-import json
 import math
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import tensorflow as tf
 
 from deepdeconv import rundir
 from deepdeconv.callbacks.base import StepCallback
-from deepdeconv.fileio import append_jsonl
+from deepdeconv.fileio import append_jsonl, read_jsonl
 
 # Latent seeds for evaluation start here, away from the sample grids' seeds 0..N: the same
 # images are measured at every evaluation, so differences come from the weights alone.
@@ -67,17 +66,11 @@ class EvaluationCallback(StepCallback):
 
     def _previous_best(self):
         """Best value of the primary metric already in metrics.jsonl (so a resumed run keeps it)."""
-        path = self.run_dir / rundir.METRICS
         values = []
-        if path.is_file():
-            for line in path.read_text().splitlines():
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue  # a line cut short by a crash
-                value = record.get("metrics", {}).get(self.primary.name)
-                if record.get("event") == "eval" and isinstance(value, (int, float)) and math.isfinite(value):
-                    values.append(value)
+        for record in read_jsonl(self.run_dir / rundir.METRICS, event="eval"):
+            value = record.get("metrics", {}).get(self.primary.name)
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                values.append(value)
         if not values:
             return None
         return max(values) if self.primary.higher_is_better else min(values)

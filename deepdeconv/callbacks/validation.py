@@ -9,7 +9,6 @@ validation measures the same inputs and differences come from the weights alone.
 the papers (`metrics.fidelity`): outputs rounded to uint8; for sr the Y channel of colour
 images with `scale` pixels cropped from each border.
 """
-import json
 import math
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from PIL import Image
 from deepdeconv import rundir
 from deepdeconv.callbacks.base import StepCallback
 from deepdeconv.data.degrade import bicubic_upscale, validation_pairs
-from deepdeconv.fileio import append_jsonl, atomic_path
+from deepdeconv.fileio import append_jsonl, atomic_path, read_jsonl
 from deepdeconv.metrics.fidelity import psnr, ssim
 from deepdeconv.pixels import from_uint8, to_uint8
 from deepdeconv.restoring.tiles import restore_array
@@ -69,16 +68,8 @@ class Validation(StepCallback):
 
     def _previous(self, key, event):
         """The best `key` of `event` records already in log.jsonl (a resumed run keeps it)."""
-        path = self.run_dir / rundir.LOG
-        values = []
-        if path.is_file():
-            for line in path.read_text().splitlines():
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue  # a line cut short by a crash
-                if record.get("event") == event and isinstance(record.get(key), (int, float)):
-                    values.append(record[key])
+        values = [r[key] for r in read_jsonl(self.run_dir / rundir.LOG, event=event)
+                  if isinstance(r.get(key), (int, float))]
         return max(values) if values else None
 
     def baseline_images(self):

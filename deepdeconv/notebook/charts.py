@@ -1,11 +1,10 @@
 """A run's JSONL logs as columns, and line charts of them (matplotlib)."""
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 
 from deepdeconv.errors import UserError
+from deepdeconv.fileio import read_jsonl
 
 
 def _flatten(record, prefix=""):
@@ -31,17 +30,7 @@ def read_columns(path, event=None):
     Returns:
         {column name: list of values}, columns in order of first appearance.
     """
-    path = Path(path)
-    if not path.is_file():
-        return {}
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue  # a line cut short by a crash
-        if isinstance(record, dict) and (event is None or record.get("event") == event):
-            rows.append(_flatten(record))
+    rows = [_flatten(record) for record in read_jsonl(path, event=event)]
     names = list(dict.fromkeys(name for row in rows for name in row))
     return {name: [row.get(name) for row in rows] for name in names}
 

@@ -1,5 +1,4 @@
 """Steps of the restoration notebook between library calls: a run's latest strips, a damaged example."""
-import json
 from pathlib import Path
 
 from deepdeconv import rundir
@@ -8,6 +7,7 @@ from deepdeconv.data.decode import to_channels
 from deepdeconv.data.degrade import degrade_for_eval
 from deepdeconv.errors import UserError
 from deepdeconv.restoring.apply import decode, save_image
+from deepdeconv.fileio import read_jsonl
 
 
 def latest_val_strips(run_dir):
@@ -25,16 +25,8 @@ def latest_val_strips(run_dir):
     Raises:
         UserError: the run has not validated yet.
     """
-    log = Path(run_dir) / rundir.LOG
-    last = None
-    if log.is_file():
-        for line in log.read_text().splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue  # a line cut short by a crash
-            if isinstance(record, dict) and record.get("event") == VAL_EVENT:
-                last = record
+    records = read_jsonl(Path(run_dir) / rundir.LOG, event=VAL_EVENT)
+    last = records[-1] if records else None
     if last is None:
         raise UserError(f"{run_dir} has no validation yet (a restoration run validates every --val-every steps "
                         "and at its end).")

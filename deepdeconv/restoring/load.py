@@ -10,7 +10,6 @@ safe mode refuses files that would run arbitrary Python (lambda layers) on loadi
 """
 import dataclasses
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
