@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from deepdeconv import losses
-from deepdeconv.checkpoint import restore_checkpoint, save_checkpoint
+from deepdeconv.checkpoint import named_variables, restore_checkpoint, save_checkpoint
 from deepdeconv.config import TrainConfig
 from deepdeconv.data.patches import restoration_batches
 from deepdeconv.models.restorer import build_restorer, crop_output, pad_to_multiple
@@ -178,10 +178,12 @@ def test_three_plus_three_steps_with_a_checkpoint_equal_six_straight_steps(tmp_p
     assert restore_checkpoint(second, tmp_path / "ckpt.npz") == 3
     second.fit(restoration_batches(images, config, start_step=3), steps_per_epoch=3, verbose=0)
 
-    for group, variables in straight.checkpoint_groups().items():
-        resumed = second.checkpoint_groups()[group]
-        for a, b in zip(variables, resumed):
-            np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=group)
+    resumed = second.checkpoint_groups()
+    for group, value in straight.checkpoint_groups().items():
+        expected, got = named_variables(value), named_variables(resumed[group])
+        assert sorted(expected) == sorted(got), group
+        for key, variable in expected.items():
+            np.testing.assert_array_equal(variable.numpy(), got[key].numpy(), err_msg=f"{group}/{key}")
 
 
 # --- validation -------------------------------------------------------------------------------
