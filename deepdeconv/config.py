@@ -130,7 +130,7 @@ class RestoreConfig:
 # Defaults that differ by task; None in TrainConfig means "this task's value".
 _TASK_DEFAULTS = {
     "gan": dict(batch=64, kimg=200.0, width=0.5, g_lr=2e-4, beta1=0.5),
-    "restore": dict(batch=16, kimg=100.0, width=1.0, g_lr=1e-3, beta1=0.9),
+    "restore": dict(batch=16, kimg=160.0, width=1.0, g_lr=1e-3, beta1=0.9),
 }
 
 
@@ -181,7 +181,7 @@ class TrainConfig:
     # --- duration and output ------------------------------------------------------------
     steps: Optional[int] = _opt(None, 'generator steps; if None, derived from kimg')
     kimg: Optional[float] = _opt(None, "thousands of real images (patches) shown, when steps is None; auto: "
-                                       "200 for gan, 100 for restoration")
+                                       "200 for gan, 160 for restoration (10,000 steps of 16)")
     seed: int = _opt(0, 'seeds data order, latents and augmentation: runs are reproducible')
     outdir: str = _opt("runs", 'parent of the numbered run directories')
     name: str = _opt("", "run directory suffix; defaults to the data's name")

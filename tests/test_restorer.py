@@ -224,3 +224,13 @@ def test_clean_patches_alone_are_degraded_inside_the_step_by_the_degrade_callabl
     history = model.fit(patch_batches(_images(), 16, 2, seed=0), steps_per_epoch=2, verbose=0)
     assert seeds, "the step did not call degrade"
     assert history.history["pixel"][-1] < 1e-3  # noise 0: inputs equal targets, and the identity fits them
+
+
+@pytest.mark.parametrize("upsample", ["subpixel", "transpose"])
+def test_a_super_resolver_traces_for_images_of_unknown_size(upsample):
+    network = build_restorer("sr", 3, width=0.25, depth=1, scale=3, upsample=upsample)
+    restore = tf.function(network, input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+    image = np.random.default_rng(0).uniform(-1, 1, (1, 10, 14, 3)).astype("float32")
+    out = restore(image).numpy()
+    # Untrained, the correction is zero: the output is exactly TensorFlow's bicubic upscaling.
+    np.testing.assert_array_equal(out, tf.image.resize(image, (30, 42), method="bicubic").numpy())

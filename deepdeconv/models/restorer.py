@@ -29,6 +29,7 @@ import random
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import layers
 
 BASE_CHANNELS = 32  # channels at full resolution for width=1
@@ -128,8 +129,38 @@ def _upsample_head(x, image, channels, scale, upsample, c):
         raise ValueError(f"unknown upsample {upsample!r}")
     # float32 even under mixed precision: the base carries the image itself, and bfloat16
     # would round it by more than a uint8 step.
-    base = layers.UpSampling2D(scale, interpolation="bicubic", dtype="float32", name="bicubic")(image)
+    base = BicubicUpsample(scale, dtype="float32", name="bicubic")(image)
     return x, base
+
+
+@keras.saving.register_keras_serializable(package="deepdeconv")
+class BicubicUpsample(layers.Layer):
+    """Bicubic upscaling by an integer factor, for inputs whose height and width are unknown.
+
+    `UpSampling2D(interpolation="bicubic")` computes its output size from the static shape, so
+    a model using it cannot be traced for images of any size (a SavedModel signature, TFLite);
+    this layer takes the size from the tensor at run time. Same resize as `tf.image.resize`
+    (half-pixel centres, Keys a=-0.5), which the evaluation's bicubic baseline also uses.
+
+    Args:
+        scale: the integer upscaling factor.
+    """
+
+    def __init__(self, scale, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = int(scale)
+
+    def call(self, images):
+        # tf.image.resize takes a size tensor; keras.ops.image.resize wants Python integers.
+        size = tf.shape(images)[1:3] * self.scale
+        return tf.cast(tf.image.resize(images, size, method="bicubic"), images.dtype)
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, c = input_shape
+        return b, None if h is None else h * self.scale, None if w is None else w * self.scale, c
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale}
 
 
 def pad_to_multiple(images, multiple):
