@@ -136,6 +136,7 @@ def conditional_run(tmp_path_factory):
     return next((tmp / "runs").iterdir())
 
 
+@pytest.mark.slow
 def test_conditional_run_saves_class_names_sorted_from_nested_subfolders(conditional_run):
     config = json.loads((conditional_run / rundir.CONFIG).read_text())
     assert config["conditional"] is True and config["class_names"] == list(CLASSES)
@@ -161,6 +162,7 @@ def _with_visible_images(run, tmp_path):
     return copy
 
 
+@pytest.mark.slow
 def test_sampling_by_class_name_equals_sampling_by_index(conditional_run, tmp_path):
     from deepdeconv.cli import sample
 
@@ -175,6 +177,7 @@ def test_sampling_by_class_name_equals_sampling_by_index(conditional_run, tmp_pa
     assert np.abs(images["cat"].astype(int) - images["bee"]).mean() > 1
 
 
+@pytest.mark.slow
 def test_checkpoint_rebuilds_the_same_conditional_generator_as_the_export(conditional_run):
     from deepdeconv.checkpoint import load_generator
 
@@ -184,6 +187,7 @@ def test_checkpoint_rebuilds_the_same_conditional_generator_as_the_export(condit
     np.testing.assert_allclose(exported.predict_on_batch([z, y]), rebuilt.predict_on_batch([z, y]), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_unknown_class_name_is_refused_in_one_sentence_listing_the_classes(conditional_run):
     from deepdeconv.cli import sample
 

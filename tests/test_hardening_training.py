@@ -3,6 +3,8 @@ import json
 
 import numpy as np
 import pytest
+
+pytestmark = pytest.mark.slow  # each test trains a run in a subprocess or in process
 from PIL import Image
 
 from deepdeconv.checkpoint import read_meta

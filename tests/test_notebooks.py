@@ -372,6 +372,7 @@ def test_tpu_gpu_notebook_trains_with_the_default_strategy_on_cpu(small_run_env)
     assert images >= 1
 
 
+@pytest.mark.slow
 def test_restore_notebook_trains_compares_with_baselines_and_restores_a_photo(small_run_env):
     notebook = _execute("restore", small_run_env)
     text, images = _outputs(notebook)

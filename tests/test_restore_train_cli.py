@@ -28,6 +28,7 @@ def _run(argv, capsys):
     return status, out, err
 
 
+@pytest.mark.slow
 def test_denoise_run_writes_config_validation_strips_checkpoints_and_the_restorer(tmp_path, capsys):
     data = _folder(tmp_path / "photos")
     status, out, err = _run(["--task", "denoise", "--data", str(data), "--steps", "4", "--val-every", "2",
@@ -52,6 +53,7 @@ def test_denoise_run_writes_config_validation_strips_checkpoints_and_the_restore
     assert (run / "restorer.keras").is_file()
 
 
+@pytest.mark.slow
 def test_resumed_restoration_run_continues_in_its_directory(tmp_path, capsys):
     data = _folder(tmp_path / "photos")
     assert _run(["--task", "sr", "--data", str(data), "--steps", "2", "--val-every", "5",

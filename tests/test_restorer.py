@@ -153,6 +153,7 @@ def test_weighted_pixel_loss_is_the_weighted_sum_and_psnr_matches_the_formula():
 @pytest.mark.parametrize("task,changes", [
     ("denoise", {}), ("deblur", {}), ("sr", {"scale": 2}), ("inpaint", {}), ("jpeg", {}),
     ("denoise", {"adversarial": 0.01, "pixel_loss": "charbonnier+0.5*ssim"})])
+@pytest.mark.slow
 def test_a_few_steps_of_each_task_give_finite_losses_and_move_the_weights(tmp_path, task, changes):
     config = _config(tmp_path, task, **changes)
     model = build_restorer_model(config)

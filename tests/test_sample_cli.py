@@ -51,12 +51,14 @@ def close(a, b):
     return a.shape == b.shape and np.abs(a.astype(int) - b.astype(int)).max() <= 1
 
 
+@pytest.mark.slow
 def test_grid_lands_in_the_run_and_holds_the_seeds_in_order(run_dir, reference):
     assert main([str(run_dir), "--seeds", "0-5", "--grid", "2x3", "--pad", "1"]) == 0
     grid = read(run_dir / rundir.SAMPLES / "seeds0-5.png")
     assert close(grid, make_grid(reference[:6], grid=(2, 3), pad=1))
 
 
+@pytest.mark.slow
 def test_outdir_writes_one_png_per_seed_named_by_seed(run_dir, reference, tmp_path):
     assert main([str(run_dir), "--seeds", "3,5,12", "--outdir", str(tmp_path / "imgs"), "--batch", "2"]) == 0
     assert sorted(os.listdir(tmp_path / "imgs")) == ["seed0003.png", "seed0005.png", "seed0012.png"]
@@ -65,6 +67,7 @@ def test_outdir_writes_one_png_per_seed_named_by_seed(run_dir, reference, tmp_pa
     assert not (run_dir / rundir.SAMPLES / "seeds3_5_12.png").exists()  # no grid unless asked
 
 
+@pytest.mark.slow
 def test_npz_holds_uint8_images_and_seeds_for_bulk_sampling(run_dir, reference, tmp_path):
     assert main([str(run_dir), "--n", "10", "--seed", "4", "--npz", str(tmp_path / "fake.npz"),
                  "--batch", "3"]) == 0
@@ -74,6 +77,7 @@ def test_npz_holds_uint8_images_and_seeds_for_bulk_sampling(run_dir, reference, 
         np.testing.assert_array_equal(f["seeds"], np.arange(4, 14))
 
 
+@pytest.mark.slow
 def test_interpolation_writes_a_strip_and_a_gif_between_the_seeds(run_dir, reference, tmp_path):
     assert main([str(run_dir), "--interpolate", "0,1,2", "--frames", "4", "--pad", "0",
                  "--out", str(tmp_path / "walk.png")]) == 0
@@ -84,6 +88,7 @@ def test_interpolation_writes_a_strip_and_a_gif_between_the_seeds(run_dir, refer
         assert gif.n_frames == 2 * (4 - 1) + 1
 
 
+@pytest.mark.slow
 def test_trunc_sweep_has_one_row_per_threshold(run_dir, reference, tmp_path):
     assert main([str(run_dir), "--seeds", "0-3", "--trunc-sweep", "0.1,inf", "--pad", "0",
                  "--out", str(tmp_path / "sweep.png")]) == 0
@@ -93,6 +98,7 @@ def test_trunc_sweep_has_one_row_per_threshold(run_dir, reference, tmp_path):
     assert close(sweep[32:], untruncated) and not close(sweep[:32], untruncated)
 
 
+@pytest.mark.slow
 def test_progress_gif_collects_training_grids_in_step_order(run_dir, tmp_path):
     assert main([str(run_dir), "--progress-gif"]) == 0
     with Image.open(run_dir / rundir.SAMPLES / "progress.gif") as gif:
@@ -161,6 +167,7 @@ def no_generator_run(tmp_path):
     pytest.param(lambda run, tmp: [str(Path(run) / rundir.GENERATOR_EMA)], "Name the output with --out",
                  id="keras-file-without-out"),
 ])
+@pytest.mark.slow
 def test_mistakes_get_one_sentence_and_leave_nothing_behind(run_dir, tmp_path, capsys, make_argv, message):
     before = sorted(os.listdir(run_dir / rundir.SAMPLES))
     argv = make_argv(str(run_dir), str(tmp_path))
