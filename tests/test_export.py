@@ -19,6 +19,7 @@ from deepdeconv.export.seed_latents import seed_latents
 from deepdeconv.export.signatures import ModelInfo, pad_to_multiple
 from deepdeconv.export.signatures import to_uint8 as graph_to_uint8
 from deepdeconv.models import build_generator
+from deepdeconv.models.restorer import build_restorer
 from deepdeconv.pixels import to_uint8
 from deepdeconv.sampling import generate_from_seeds, latents_from_seeds
 
@@ -131,7 +132,8 @@ def keras_restore(model, image, multiple, scale=1, mask=None):
     n, h, w, _ = image.shape
     x = image.astype(np.float32) / 127.5 - 1.0
     if mask is not None:
-        x = np.concatenate([x, (mask > 0).astype(np.float32)], -1)
+        holes = (mask > 0).astype(np.float32)
+        x = np.concatenate([x * (1.0 - holes), holes], -1)
     x = np.pad(x, ((0, 0), (0, -h % multiple), (0, -w % multiple), (0, 0)), mode="reflect")
     return to_uint8(model.predict_on_batch(x)[:, :h * scale, :w * scale])
 
@@ -216,6 +218,14 @@ MASK[:, 2:5, 3:9] = 1
 pytestmark_slow = pytest.mark.slow
 
 
+def _library_super_resolver():
+    """The library's own x2 restorer (bicubic base resized at run time), with a non-zero correction."""
+    network = build_restorer("sr", 3, width=0.25, depth=1, scale=2)
+    correction = network.get_layer("correction_lr")
+    correction.set_weights([w + 0.01 for w in correction.get_weights()])
+    return network
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """Five tiny networks in fake run directories, exported, then all reloaded in one new process.
@@ -228,7 +238,7 @@ def exported(tmp_path_factory):
     models = {"gen": build_generator(32, 1, z_dim=16, width=0.125),
               "cond": build_generator(32, 1, z_dim=8, width=0.125, num_classes=3),
               "denoise": tiny_restorer(channels=1, depth=2),
-              "sr": tiny_restorer(channels=3, depth=1, scale=2),
+              "sr": _library_super_resolver(),
               "inpaint": tiny_restorer(channels=3, depth=1, mask=True)}
     configs = {"gen": TrainConfig(z_dim=16, width=0.125, channels=1),
                "cond": TrainConfig(z_dim=8, width=0.125, channels=1, conditional=True, class_names=("a", "b", "c")),

@@ -149,7 +149,9 @@ def restorer_functions(model, info, tile=None):
     def run(image, mask=None):
         x = from_uint8(image)
         if mask is not None:
-            x = tf.concat([x, mask_channel(mask)], axis=-1)
+            # As in training and restore.py: the holes are blanked (0, mid-grey) and marked.
+            holes = mask_channel(mask)
+            x = tf.concat([x * (1.0 - holes), holes], axis=-1)
         h, w = tf.shape(image)[1], tf.shape(image)[2]
         y = model(pad_to_multiple(x, info.multiple), training=False)
         return {RESTORED: to_uint8(y[:, :h * info.scale, :w * info.scale, :])}
