@@ -17,6 +17,7 @@ import pytest
 
 from deepdeconv import rundir
 from deepdeconv.checkpoint import latest_checkpoint, read_meta
+from deepdeconv.fileio import read_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = 30
@@ -40,18 +41,7 @@ def _stderr(proc):
 
 
 def _steps_logged(run):
-    log = run / rundir.LOG
-    if not log.is_file():
-        return []
-    steps = []
-    for line in log.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue  # a line cut by the kill
-        if "step" in record:
-            steps.append(record["step"])
-    return steps
+    return [record["step"] for record in read_jsonl(run / rundir.LOG) if "step" in record]
 
 
 def _temporaries(run):
