@@ -3,7 +3,6 @@
 Each test trains a tiny GAN in a subprocess with a checkpoint every step, so kills land
 between checkpoints, inside a checkpoint write and inside the export of the generators.
 """
-import json
 import os
 import random
 import signal
