@@ -378,3 +378,17 @@ def test_bad_run_or_option_is_one_sentence_and_exit_2(argv, fragment, tmp_path, 
     assert run_cli(export_main, argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and fragment in err and len(err.splitlines()) == 1
+
+
+@pytestmark_slow
+def test_a_restorer_run_exports_from_its_latest_checkpoint(tmp_path):
+    from deepdeconv.checkpoint import save_checkpoint
+    from deepdeconv.restorer import build_restorer_model
+
+    config = TrainConfig(task="denoise", channels=1, width=0.25, restore={"depth": 1, "patch": 16},
+                         mixed_precision=False).validate()
+    model = build_restorer_model(config)
+    run = fake_run(tmp_path, "denoise", config, {})
+    save_checkpoint(model, run / "checkpoints" / "ckpt-000000001.npz", config)
+    records = export_run(run, fmt="savedmodel", checkpoint="latest", log=lambda *_: None)
+    assert [r.signature for r in records] == ["restore"] and records[0].max_diff == 0

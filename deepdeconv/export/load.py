@@ -6,6 +6,7 @@ from deepdeconv.checkpoint import load_generator
 from deepdeconv.config import TrainConfig
 from deepdeconv.errors import UserError
 from deepdeconv.export.signatures import ModelInfo
+from deepdeconv.restoring.load import network_from_run
 from deepdeconv.sampling import num_classes_of, z_dim_of
 
 
@@ -24,17 +25,9 @@ def _is_restorer(model):
 
 
 def _restorer_from_run(run, config, checkpoint, ema):
-    if checkpoint is not None and Path(checkpoint).suffix != ".keras":
-        raise UserError(f"--checkpoint {checkpoint}: restorer runs export their .keras file; omit --checkpoint "
-                        "or give a .keras restorer (exporting from a restorer checkpoint is not supported yet).")
-    if checkpoint is not None:
+    if checkpoint is not None and Path(checkpoint).suffix == ".keras":
         return _load_keras(checkpoint, "restorer")
-    path = run / (rundir.RESTORER_EMA if ema else rundir.RESTORER)
-    if ema and not path.is_file():
-        path = run / rundir.RESTORER
-    if not path.is_file():
-        raise UserError(f"Run {run} has no {rundir.RESTORER} yet; export after training has written it.")
-    return _load_keras(path, "restorer")
+    return network_from_run(run, checkpoint, ema)[0]
 
 
 def _probe_multiple(model, channels_in):

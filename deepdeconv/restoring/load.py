@@ -64,7 +64,15 @@ def load_keras(path):
         raise UserError(f"{path} is not a loadable Keras restorer ({type(e).__name__}: {first}).") from None
 
 
-def _from_run(run, checkpoint, ema):
+def network_from_run(run, checkpoint=None, ema=True):
+    """(restorer network, TrainConfig) of a restoration run, chosen as `sample.py` chooses a generator.
+
+    Args:
+        run: a restoration run directory.
+        checkpoint: None (the exported restorer, else the latest checkpoint), "best" (by
+            validation PSNR), "latest", or a checkpoint path.
+        ema: prefer the moving average of the weights when the run kept one.
+    """
     config = TrainConfig.load(run / rundir.CONFIG)
     if not config.is_restoration:
         raise UserError(f"{run} is a GAN run (task gan); restore.py applies restoration runs (use sample.py).")
@@ -110,7 +118,7 @@ def load_restorer(source, task=None, scale=None, checkpoint=None, ema=True) -> R
     path = Path(source)
     restore = RestoreConfig()
     if path.is_dir():
-        model, config = _from_run(rundir.require_run_dir(path), checkpoint, ema)
+        model, config = network_from_run(rundir.require_run_dir(path), checkpoint, ema)
         if task is not None and task != config.task:
             raise UserError(f"{path} restores {config.task}, not {task} (drop --task).")
         task, restore = config.task, config.restore
