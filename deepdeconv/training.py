@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from deepdeconv import autotune, remote, restore_training, rundir
 from deepdeconv.callbacks import (Checkpointer, ClassSampleGrid, EvaluationCallback, MirrorCallback, NanGuard,
-                                  Progress, RunLogger, SampleGrid)
+                                  Progress, RunLogger, SampleGrid, prepared_evaluator)
 from deepdeconv.checkpoint import check_compatible, latest_checkpoint, restore_checkpoint
 from deepdeconv.config import TrainConfig
 from deepdeconv.data import load_source, training_batches
@@ -72,7 +72,7 @@ def _report_data(source, log_path):
               f"(listed in {log_path}).", file=sys.stderr)
 
 
-def _callbacks(config, run_dir, source, writer, progress, mirror):
+def _callbacks(config, run_dir, source, writer, progress, mirror, evaluator):
     total = config.total_steps
     nan_guard = NanGuard()
     checkpointer = Checkpointer(run_dir, config, config.checkpoint_every, config.keep_checkpoints, nan_guard)
@@ -88,7 +88,8 @@ def _callbacks(config, run_dir, source, writer, progress, mirror):
     callbacks = [nan_guard, logger, grid, checkpointer]
     if config.eval_every and not config.is_restoration:
         callbacks.append(EvaluationCallback(run_dir, config, source, config.eval_every, config.eval_metrics,
-                                            config.eval_num, on_best=checkpointer.save_best, writer=writer))
+                                            config.eval_num, on_best=checkpointer.save_best, writer=writer,
+                                            evaluator=evaluator))
     if mirror is not None:
         # As often as anything is written, so a preempted TPU VM loses at most that much.
         written = config.restore.val_every if config.is_restoration else config.sample_every
@@ -160,6 +161,9 @@ def train(config, run_dir=None, progress=True, allow_data_change=False):
     cache = outdir / ".cache"
     source = load_data(config, cache)
     config = resolve_config(config, source)
+    evaluator = None  # prepared before anything is created: a missing Inception graph leaves no orphan run
+    if config.eval_every and not config.is_restoration:
+        evaluator = prepared_evaluator(config, source, config.eval_metrics)
     url = None  # the run's remote home, when it has one
     if resuming:
         if remote.is_url(run_dir):
@@ -177,7 +181,7 @@ def train(config, run_dir=None, progress=True, allow_data_change=False):
     # Only the chief writes the run; other workers write into a scratch folder deleted at the end.
     with output_dir(strategy, run_dir, config.outdir) as out_dir:
         try:
-            _train_into(out_dir, config, source, strategy, run_dir if resuming else None, progress, mirror,
+            _train_into(out_dir, config, source, strategy, run_dir if resuming else None, progress, mirror, evaluator,
                         url or out_dir)
         finally:
             if mirror is not None:
@@ -185,11 +189,11 @@ def train(config, run_dir=None, progress=True, allow_data_change=False):
     return url or run_dir
 
 
-def _train_into(out_dir, config, source, strategy, resume_from, progress, mirror, shown_as):
+def _train_into(out_dir, config, source, strategy, resume_from, progress, mirror, evaluator, shown_as):
     """Builds the model under `strategy`, restores `resume_from` if given, fits; writes into `out_dir`.
 
-    `mirror` (or None) copies `out_dir` to the run's remote home, `shown_as` names the run in
-    messages.
+    `mirror` (or None) copies `out_dir` to the run's remote home, `evaluator` (or None) is the
+    prepared Evaluator of `--eval-every`, `shown_as` names the run in messages.
     """
     # Speed options left at auto become measured choices, saved in config.json (so a resumed
     # run keeps them) and logged with the measured rates.
@@ -215,7 +219,8 @@ def _train_into(out_dir, config, source, strategy, resume_from, progress, mirror
 
     dataset = _batches(config, source, start, strategy)
     writer = tf.summary.create_file_writer(str(out_dir / rundir.TENSORBOARD))
-    callbacks, nan_guard, checkpointer, logger = _callbacks(config, out_dir, source, writer, progress, mirror)
+    callbacks, nan_guard, checkpointer, logger = _callbacks(config, out_dir, source, writer, progress, mirror,
+                                                            evaluator)
     try:
         gan.fit(dataset, epochs=1, steps_per_epoch=remaining, verbose=0, shuffle=False, callbacks=callbacks)
     except KeyboardInterrupt:

@@ -76,6 +76,15 @@ def test_an_unknown_eval_metric_creates_nothing_under_outdir(tmp_path, capsys):
     assert not outdir.exists()
 
 
+def test_a_missing_inception_graph_for_eval_metrics_creates_nothing_under_outdir(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("DEEPDECONV_INCEPTION", str(tmp_path / "no-such-graph.pb"))
+    outdir = tmp_path / "runs"
+    status, _, err = _run(["--steps", "2", "--outdir", str(outdir), "--eval-every", "1", "--eval-metrics", "fid",
+                           *TINY], capsys)
+    assert status == 2 and "no-such-graph.pb" in err
+    assert not outdir.exists()
+
+
 def test_resume_from_another_directory_trains_on_the_same_folder_and_refuses_changed_data(tmp_path, capsys,
                                                                                            monkeypatch):
     first, second = tmp_path / "first", tmp_path / "second"

@@ -18,6 +18,31 @@ from deepdeconv.fileio import append_jsonl, read_jsonl
 EVAL_SEED = 1_000_000
 
 
+def prepared_evaluator(config, real_source, metric_names, **evaluator_options):
+    """An Evaluator for the run's metrics, ready to measure.
+
+    Preparing it before training (and before a run directory is created) means a missing
+    Inception graph or unlabelled data for cis surfaces at once, not hours later at the first
+    evaluation. Training the metric classifier shows its own progress bar here, before the
+    training bar exists.
+
+    Args:
+        config: the run's TrainConfig (its data spec names the real data in caches).
+        real_source: the run's ImageSource.
+        metric_names: "cfid,cis" or a list of names.
+        **evaluator_options: passed to `metrics.evaluator.Evaluator`.
+    """
+    from deepdeconv.metrics.evaluator import Evaluator
+    from deepdeconv.metrics.registry import parse_metrics
+    from deepdeconv.metrics.sources import source_stream
+
+    real = source_stream(real_source, spec=config.data)
+    evaluator = Evaluator(parse_metrics(metric_names, "--eval-metrics"), real, resolution=real_source.resolution,
+                          channels=real_source.channels, progress=True, **evaluator_options)
+    evaluator.prepare()
+    return evaluator
+
+
 class EvaluationCallback(StepCallback):
     """Computes metrics every `every_steps` generator steps and once at the end of training.
 
@@ -36,14 +61,13 @@ class EvaluationCallback(StepCallback):
         on_best: callable(step, value), or None.
         writer: the run's tf.summary writer for TensorBoard scalars, or None for none.
         progress: show progress bars during evaluation.
+        evaluator: an Evaluator from `prepared_evaluator`, or None to prepare one here.
         **evaluator_options: passed to `metrics.evaluator.Evaluator` (inception, batch_size, networks, ...).
     """
 
     def __init__(self, run_dir, config, real_source, every_steps, metric_names, num_gen, on_best=None,
-                 writer=None, progress=False, **evaluator_options):
-        from deepdeconv.metrics.evaluator import Evaluator
+                 writer=None, progress=False, evaluator=None, **evaluator_options):
         from deepdeconv.metrics.registry import parse_metrics
-        from deepdeconv.metrics.sources import source_stream
 
         super().__init__(every_steps)
         self.run_dir = Path(run_dir)
@@ -53,13 +77,7 @@ class EvaluationCallback(StepCallback):
         self.num_gen = num_gen
         self.on_best = on_best
         self.writer = writer
-        real = source_stream(real_source, spec=config.data)
-        self.evaluator = Evaluator(self.metrics, real, resolution=real_source.resolution,
-                                   channels=real_source.channels, progress=True, **evaluator_options)
-        # Before training starts: a missing Inception graph or unlabelled data for cis must
-        # not surface hours later at the first evaluation. Training the metric classifier
-        # shows its own progress bar here, before the training bar exists.
-        self.evaluator.prepare()
+        self.evaluator = evaluator or prepared_evaluator(config, real_source, metric_names, **evaluator_options)
         self.evaluator.progress = progress
         self.best = self._previous_best()
         self.evaluated_step = None
