@@ -58,7 +58,7 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
-from deepdeconv.config import parse_range
+from deepdeconv.options import parse_range
 from deepdeconv.data.kernels import blur, gaussian_kernels, kernel_size, motion_kernels
 from deepdeconv.data.masks import random_masks, tiled_masks
 from deepdeconv.data.patches import batch_seed
