@@ -27,7 +27,7 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
-from deepdeconv import distribute
+from deepdeconv import distribute, precision
 from deepdeconv.fileio import write_json
 # The user cache root; the one place this module learns where the cache lives.
 from deepdeconv.cache import cache_dir
@@ -44,7 +44,7 @@ WARMUP_CALLS = 2
 # The speed switches auto decides on a CPU: config field -> values, the safe one first.
 # XLA (`jit`) is not a candidate: its CPU convolutions do not use oneDNN, it was measured
 # several times slower on every model tried (bench/train_throughput.py), and compiling alone
-# costs more than the whole measurement; `distribute.resolve_jit` keeps it off on CPUs.
+# costs more than the whole measurement; `precision.resolve_jit` keeps it off on CPUs.
 CPU_SWITCHES = {"mixed_precision": (False, True)}
 # Options besides the model's variables and the batch that change what one step computes;
 # dotted names reach into the nested restoration options.
@@ -110,7 +110,7 @@ def cpu_candidates(config, bfloat16=None):
         A list of {field: value} dicts, the all-safe one first; empty when nothing is auto.
     """
     if bfloat16 is None:
-        bfloat16 = distribute.cpu_supports_bfloat16()
+        bfloat16 = precision.cpu_supports_bfloat16()
     options = {}
     for field, values in CPU_SWITCHES.items():
         if getattr(config, field) is None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from deepdeconv import autotune, distribute, rundir
+from deepdeconv import autotune, distribute, precision, rundir
 from deepdeconv.gan import build_gan
 from deepdeconv.training import resume_config, train
 from tests.helpers import tiny_config
@@ -87,7 +87,7 @@ def _no_batch():
 
 
 def test_without_bfloat16_instructions_auto_is_float32_without_timing(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(distribute, "cpu_supports_bfloat16", lambda: False)
+    monkeypatch.setattr(precision, "cpu_supports_bfloat16", lambda: False)
 
     def never(*args):
         raise AssertionError("a single candidate must not be built or timed")
@@ -123,7 +123,7 @@ class FakeTimer:
 
 def _small_model(config):
     """A stand-in for the run's model: one layer whose size follows --width, under the run's policy."""
-    with distribute.dtype_policy(distribute.precision_policy(config.mixed_precision, tf.distribute.get_strategy())):
+    with precision.dtype_policy(precision.precision_policy(config.mixed_precision, tf.distribute.get_strategy())):
         return keras.Sequential([keras.Input((4,)), keras.layers.Dense(round(64 * config.width))])
 
 
@@ -133,7 +133,7 @@ def _resolve(config, timer):
 
 
 def test_a_cached_verdict_is_reused_and_a_new_model_shape_is_measured_again(tmp_path, monkeypatch, isolated_cache):
-    monkeypatch.setattr(distribute, "cpu_supports_bfloat16", lambda: True)
+    monkeypatch.setattr(precision, "cpu_supports_bfloat16", lambda: True)
     config = tiny_config(tmp_path, channels=1, mixed_precision=None)
     first = FakeTimer()
     resolved, event, model = _resolve(config, first)
@@ -156,7 +156,7 @@ def test_a_cached_verdict_is_reused_and_a_new_model_shape_is_measured_again(tmp_
 
 
 def test_a_corrupt_cache_file_is_ignored_and_replaced(tmp_path, monkeypatch, isolated_cache):
-    monkeypatch.setattr(distribute, "cpu_supports_bfloat16", lambda: True)
+    monkeypatch.setattr(precision, "cpu_supports_bfloat16", lambda: True)
     config = tiny_config(tmp_path, channels=1, mixed_precision=None)
     _, event, _ = _resolve(config, FakeTimer())
     cached = isolated_cache / autotune.CACHE_FOLDER / Path(event["cache"]).name
@@ -188,7 +188,7 @@ def test_the_step_timer_runs_the_compiled_train_step(tmp_path):
 
 @pytest.mark.slow  # two tiny training runs
 def test_a_run_left_at_auto_records_the_measured_choice_and_resume_keeps_it(tmp_path, monkeypatch, isolated_cache):
-    monkeypatch.setattr(distribute, "cpu_supports_bfloat16", lambda: True)
+    monkeypatch.setattr(precision, "cpu_supports_bfloat16", lambda: True)
     timer = FakeTimer(float32=150.0, bfloat16=100.0)
     monkeypatch.setattr(autotune, "step_timer", timer)
     run = train(tiny_config(tmp_path, mixed_precision=None, steps=1), progress=False)
