@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Optional
 
 from deepdeconv.errors import UserError
-from deepdeconv.options import check_field_types, dataclass_from_dict, opt, parse_range
+from deepdeconv.options import check_field_types, dataclass_from_dict, opt, parse_range, require
 
 TASKS = ("gan", "denoise", "deblur", "sr", "inpaint", "jpeg")
 LOSSES = ("nsgan", "hinge", "wgan-gp", "lsgan")
@@ -72,30 +72,27 @@ class RestoreConfig:
 
     def validate(self, task) -> "RestoreConfig":
         """Checks every option; raises UserError naming the first bad one. Returns self."""
-        def need(ok, message):
-            if not ok:
-                raise UserError(message)
-
         parse_range(self.noise, "--noise", 0, 255)
         parse_range(self.blur, "--blur", 0.1, 20)
         lo, hi = parse_range(self.jpeg_quality, "--jpeg-quality", 1, 100)
-        need(lo == int(lo) and hi == int(hi), f"--jpeg-quality must be whole numbers, got {self.jpeg_quality!r}.")
-        need(self.noise_kind in NOISE_KINDS, f"--noise-kind must be one of {', '.join(NOISE_KINDS)}, "
+        require(lo == int(lo) and hi == int(hi), f"--jpeg-quality must be whole numbers, got {self.jpeg_quality!r}.")
+        require(self.noise_kind in NOISE_KINDS, f"--noise-kind must be one of {', '.join(NOISE_KINDS)}, "
                                              f"got {self.noise_kind!r}.")
-        need(self.blur_kind in BLUR_KINDS, f"--blur-kind must be one of {', '.join(BLUR_KINDS)}, got {self.blur_kind!r}.")
-        need(0 <= self.blur_noise <= 255, f"--blur-noise must lie in [0, 255], got {self.blur_noise}.")
-        need(self.scale in SCALES, f"--scale must be one of {', '.join(map(str, SCALES))}, got {self.scale}.")
-        need(self.mask in MASK_KINDS, f"--mask must be one of {', '.join(MASK_KINDS)}, got {self.mask!r}.")
+        require(self.blur_kind in BLUR_KINDS,
+                f"--blur-kind must be one of {', '.join(BLUR_KINDS)}, got {self.blur_kind!r}.")
+        require(0 <= self.blur_noise <= 255, f"--blur-noise must lie in [0, 255], got {self.blur_noise}.")
+        require(self.scale in SCALES, f"--scale must be one of {', '.join(map(str, SCALES))}, got {self.scale}.")
+        require(self.mask in MASK_KINDS, f"--mask must be one of {', '.join(MASK_KINDS)}, got {self.mask!r}.")
         multiple = 2 ** self.depth * (self.scale if task == "sr" else 1)
-        need(self.patch >= 16 and self.patch % multiple == 0,
+        require(self.patch >= 16 and self.patch % multiple == 0,
              f"--patch must be at least 16 and a multiple of {multiple} (2**depth"
              f"{' x scale' if task == 'sr' else ''}), got {self.patch}.")
-        need(0 <= self.depth <= 5, f"--depth must lie in 0..5, got {self.depth}.")
-        need(self.upsample in UPSAMPLES, f"--upsample must be one of {', '.join(UPSAMPLES)}, got {self.upsample!r}.")
+        require(0 <= self.depth <= 5, f"--depth must lie in 0..5, got {self.depth}.")
+        require(self.upsample in UPSAMPLES, f"--upsample must be one of {', '.join(UPSAMPLES)}, got {self.upsample!r}.")
         self.pixel_loss_terms()
-        need(self.adversarial >= 0, f"--adversarial must be non-negative, got {self.adversarial}.")
-        need(self.val_count >= 1, f"--val-count must be at least 1, got {self.val_count}.")
-        need(self.val_every >= 1, f"--val-every must be at least 1, got {self.val_every}.")
+        require(self.adversarial >= 0, f"--adversarial must be non-negative, got {self.adversarial}.")
+        require(self.val_count >= 1, f"--val-count must be at least 1, got {self.val_count}.")
+        require(self.val_every >= 1, f"--val-every must be at least 1, got {self.val_every}.")
         return self
 
 
@@ -227,39 +224,36 @@ class TrainConfig:
         Returns:
             self, so that construction and validation chain.
         """
-        def need(ok, message):
-            if not ok:
-                raise UserError(message)
-
         check_field_types(self)
-        need(self.resolution in RESOLUTIONS,
+        require(self.resolution in RESOLUTIONS,
              f"--resolution must be one of {', '.join(map(str, RESOLUTIONS))}, got {self.resolution}.")
-        need(self.channels in (None, 1, 3), f"--channels must be 1 or 3, got {self.channels}.")
-        need(self.z_dim >= 1, f"--z-dim must be positive, got {self.z_dim}.")
-        need(self.width > 0, f"--width must be positive, got {self.width}.")
-        need(self.d_norm in D_NORMS, f"--d-norm must be one of {', '.join(D_NORMS)}, got {self.d_norm!r}.")
-        need(self.batch >= 2, f"--batch must be at least 2, got {self.batch}.")
-        for opt in ("g_lr", "d_lr"):
-            need(getattr(self, opt) > 0, f"--{opt.replace('_', '-')} must be positive, got {getattr(self, opt)}.")
-        need(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "--beta1 and --beta2 must lie in [0, 1).")
-        need(self.loss in LOSSES, f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}.")
-        need(not (self.loss == "wgan-gp" and self.d_norm == "batch"),
+        require(self.channels in (None, 1, 3), f"--channels must be 1 or 3, got {self.channels}.")
+        require(self.z_dim >= 1, f"--z-dim must be positive, got {self.z_dim}.")
+        require(self.width > 0, f"--width must be positive, got {self.width}.")
+        require(self.d_norm in D_NORMS, f"--d-norm must be one of {', '.join(D_NORMS)}, got {self.d_norm!r}.")
+        require(self.batch >= 2, f"--batch must be at least 2, got {self.batch}.")
+        for name in ("g_lr", "d_lr"):
+            require(getattr(self, name) > 0, f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}.")
+        require(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "--beta1 and --beta2 must lie in [0, 1).")
+        require(self.loss in LOSSES, f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}.")
+        require(not (self.loss == "wgan-gp" and self.d_norm == "batch"),
              "--loss wgan-gp cannot use --d-norm batch: batch norm breaks its per-sample gradient penalty.")
         # More would rarely help, and each update needs its own random stream (gan.NUM_STREAMS).
-        need(1 <= self.d_steps <= 8, f"--d-steps must lie in 1..8, got {self.d_steps}.")
-        need(self.gp_weight >= 0, f"--gp-weight must be non-negative, got {self.gp_weight}.")
-        need(self.r1_gamma >= 0, f"--r1-gamma must be non-negative, got {self.r1_gamma}.")
+        require(1 <= self.d_steps <= 8, f"--d-steps must lie in 1..8, got {self.d_steps}.")
+        require(self.gp_weight >= 0, f"--gp-weight must be non-negative, got {self.gp_weight}.")
+        require(self.r1_gamma >= 0, f"--r1-gamma must be non-negative, got {self.r1_gamma}.")
         bad = [p for p in self.augment_policy if p not in AUGMENTS]
-        need(not bad, f"--augment accepts {', '.join(AUGMENTS)} or none, got {','.join(bad)!r}.")
-        need(0 <= self.ema_decay < 1, f"--ema-decay must lie in [0, 1), got {self.ema_decay}.")
-        need(self.ema_rampup >= 0, f"--ema-rampup must be non-negative, got {self.ema_rampup}.")
-        need(self.steps is None or self.steps >= 1, f"--steps must be at least 1, got {self.steps}.")
-        need(self.kimg > 0, f"--kimg must be positive, got {self.kimg}.")
-        for opt in ("sample_every", "checkpoint_every", "keep_checkpoints", "log_every", "grid_size",
-                    "eval_num", "steps_per_execution"):
-            need(getattr(self, opt) >= 1, f"--{opt.replace('_', '-')} must be at least 1, got {getattr(self, opt)}.")
-        need(self.eval_every >= 0, f"--eval-every must be non-negative, got {self.eval_every}.")
-        need(self.strategy in STRATEGIES,
+        require(not bad, f"--augment accepts {', '.join(AUGMENTS)} or none, got {','.join(bad)!r}.")
+        require(0 <= self.ema_decay < 1, f"--ema-decay must lie in [0, 1), got {self.ema_decay}.")
+        require(self.ema_rampup >= 0, f"--ema-rampup must be non-negative, got {self.ema_rampup}.")
+        require(self.steps is None or self.steps >= 1, f"--steps must be at least 1, got {self.steps}.")
+        require(self.kimg > 0, f"--kimg must be positive, got {self.kimg}.")
+        for name in ("sample_every", "checkpoint_every", "keep_checkpoints", "log_every", "grid_size",
+                     "eval_num", "steps_per_execution"):
+            require(getattr(self, name) >= 1,
+                    f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}.")
+        require(self.eval_every >= 0, f"--eval-every must be non-negative, got {self.eval_every}.")
+        require(self.strategy in STRATEGIES,
              f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}.")
         if self.is_restoration:
             self.restore.validate(self.task)

@@ -17,6 +17,12 @@ def opt(default, help_text):
     return dataclasses.field(default=default, metadata={"help": help_text})
 
 
+def require(ok, message):
+    """Raises UserError(message) unless `ok`: one line per check in a `validate` method."""
+    if not ok:
+        raise UserError(message)
+
+
 def parse_range(text, option, low=0.0, high=float("inf")):
     """Parses "25" or "0-55" into (lo, hi) floats; UserError naming `option` when malformed.
 

@@ -1,7 +1,8 @@
 """The pixel range contract: models see [-1, 1] floats, files hold uint8.
 
-Both conversions (and the in-graph twin of `to_uint8`) live here and nowhere else, so that training data, samples written to
-disk and images fed to metrics all quantise identically.
+Both conversions (and `to_uint8_tensor`, the in-graph twin of `to_uint8`) live here and nowhere
+else, so that training data, samples written to disk, images fed to metrics and exported models
+all quantise identically.
 """
 import numpy as np
 import tensorflow as tf
