@@ -45,7 +45,7 @@ def train_run(outdir, steps):
 
 def measure(run_dir, num_per_class):
     """The per-class record of the run's exported EMA generator, judged by the digits classifier."""
-    from deepdeconv.checkpoint import load_generator
+    from deepdeconv.sampling.load import load_generator
     from deepdeconv.data import load_source
     from deepdeconv.metrics.classifier import classifier_for
     from deepdeconv.metrics.per_class import evaluate_per_class

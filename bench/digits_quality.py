@@ -28,7 +28,7 @@ def main():
                         help="override the default precision (auto: bfloat16 where the CPU has it)")
     args = parser.parse_args()
 
-    from deepdeconv.checkpoint import load_generator
+    from deepdeconv.sampling.load import load_generator
     from deepdeconv.config import TrainConfig
     from deepdeconv.data import load_source, real_uint8_batches
     from deepdeconv.metrics.evaluator import evaluate

@@ -2,7 +2,7 @@
 
     python bench/eval_pipeline.py [--num 400] [--batch 50] [--inception PATH] [--data digits]
 
-End to end = `evaluate.run_networks` over real uint8 batches from a data source (tf.data
+End to end = `metrics.passes.run_networks` over real uint8 batches from a data source (tf.data
 decode, uint8 -> float and channel tiling inside the tf.function, device -> numpy, float64
 streaming statistics, IS logits, progress bar). Bare = the network's float forward on the
 same batches, already converted and tiled, outputs fetched. Goal: overhead <= 10%.
@@ -68,7 +68,7 @@ def main():
     args = p.parse_args()
 
     from deepdeconv.data import load_source, real_uint8_batches
-    from deepdeconv.metrics.evaluator import _Accumulator, run_networks
+    from deepdeconv.metrics.passes import Accumulator, run_networks
     from deepdeconv.metrics.inception import InceptionNetwork
     from deepdeconv.metrics.sources import source_stream
 
@@ -93,7 +93,7 @@ def main():
             features.numpy(), logits.numpy()
 
     def end_to_end():
-        run_networks(stream, {"inception": _Accumulator(stats=True, logits=True)}, {"inception": net},
+        run_networks(stream, {"inception": Accumulator(stats=True, logits=True)}, {"inception": net},
                      args.batch, progress=True, desc="end to end")
 
     bare(), end_to_end()  # warm-up: tracing, first-call allocations

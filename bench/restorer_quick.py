@@ -27,7 +27,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from deepdeconv import distribute  # noqa: E402
+from deepdeconv import precision  # noqa: E402
 from deepdeconv.callbacks.validation import Validation  # noqa: E402
 from deepdeconv.config import TrainConfig  # noqa: E402
 from deepdeconv.models.restorer import build_restorer  # noqa: E402
@@ -43,7 +43,7 @@ def _config(args, **changes):
 
 def rate(args):
     variants = {"float32": False}
-    if distribute.cpu_supports_bfloat16():
+    if precision.cpu_supports_bfloat16():
         variants["bf16"] = True
     config = _config(args)
     source = load_data(config)

@@ -169,7 +169,7 @@ class Ours:
 
     def __init__(self, pixels, policy="float32", jit=False):
         from deepdeconv.data import ImageSource, training_batches
-        from deepdeconv.distribute import dtype_policy
+        from deepdeconv.precision import dtype_policy
         from deepdeconv.gan import GAN
 
         with dtype_policy(policy):
@@ -242,7 +242,7 @@ def main(argv=None):
         parser.error(f"unknown variant(s) {', '.join(sorted(unknown))}")
 
     from deepdeconv.autotune import cpu_description
-    from deepdeconv.distribute import cpu_supports_bfloat16
+    from deepdeconv.precision import cpu_supports_bfloat16
 
     pixels = digits_28()
     trainers = {}

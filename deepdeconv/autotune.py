@@ -4,12 +4,12 @@ Whether bfloat16 arithmetic speeds a CPU's training step up or slows it down dep
 CPU, the TensorFlow build and the model, and cannot be told from the instruction flags. So,
 on a CPU, every speed option left at auto is timed: each candidate builds the run's own model
 under the run's strategy and trains a few steps on the run's own batch, candidates taking
-turns; an alternative beats the safe first candidate (float32) only if it is faster by
-`MARGIN` in every round, so noise can only ever fall back to float32. The verdict is cached in
-the user cache, keyed by CPU, TensorFlow version, the model's variables, the batch and the
+turns (`deepdeconv.timing`); an alternative beats the safe first candidate (float32) only if
+it is faster by `timing.MARGIN` in every round, so noise can only ever fall back to float32.
+The verdict is cached in the user cache, keyed by CPU, TensorFlow version, the model's variables, the batch and the
 step's options, so the next run of the same shape on the same machine starts at once.
 
-GPUs and TPUs are not measured: their defaults stay those of `deepdeconv.distribute`.
+GPUs and TPUs are not measured: their defaults stay those of `deepdeconv.precision`.
 """
 import datetime
 import functools
@@ -24,80 +24,23 @@ import time
 import typing
 from typing import Optional
 
-import numpy as np
 import tensorflow as tf
 
-from deepdeconv import distribute
+from deepdeconv import distribute, precision, timing
 from deepdeconv.fileio import write_json
 # The user cache root; the one place this module learns where the cache lives.
 from deepdeconv.cache import cache_dir
 
-# An alternative must beat the safe candidate by this fraction in every round to be chosen.
-MARGIN = 0.05
-# Alternations of the candidates, and seconds (at least MIN_STEPS steps) each is timed per round.
-ROUNDS = 2
-SECONDS_PER_ROUND = 0.75
-MIN_STEPS = 3
-# Untimed calls after the first (which traces): the first executions allocate buffers and
-# create oneDNN primitives.
-WARMUP_CALLS = 2
 # The speed switches auto decides on a CPU: config field -> values, the safe one first.
 # XLA (`jit`) is not a candidate: its CPU convolutions do not use oneDNN, it was measured
 # several times slower on every model tried (bench/train_throughput.py), and compiling alone
-# costs more than the whole measurement; `distribute.resolve_jit` keeps it off on CPUs.
+# costs more than the whole measurement; `precision.resolve_jit` keeps it off on CPUs.
 CPU_SWITCHES = {"mixed_precision": (False, True)}
 # Options besides the model's variables and the batch that change what one step computes;
 # dotted names reach into the nested restoration options.
 STEP_FIELDS = ("task", "d_steps", "loss", "gp_weight", "r1_gamma", "augment", "ema", "conditional", "jit",
                "steps_per_execution", "restore.pixel_loss", "restore.adversarial")
 CACHE_FOLDER = "autotune"
-
-_LABELS = {("mixed_precision", False): "float32", ("mixed_precision", True): "bfloat16",
-           ("jit", False): "", ("jit", True): "xla"}
-
-
-def label(settings):
-    """A short name for a candidate's settings, e.g. "bfloat16" or "float32+xla"."""
-    order = sorted(settings.items(), key=lambda kv: (kv[0] != "mixed_precision", kv[0]))  # precision first
-    parts = [_LABELS.get((k, v), f"{k}={v}") for k, v in order]
-    return "+".join(p for p in parts if p) or "default"
-
-
-def choose(candidates, build_and_time, rounds=ROUNDS, margin=MARGIN):
-    """Times every candidate in alternation and returns the one to use.
-
-    Args:
-        candidates: a list of settings dicts; the first is the safe fallback.
-        build_and_time: `build_and_time(settings)` prepares the candidate (builds its model,
-            warms it up) and returns a function that times one round and returns a rate
-            (higher is faster, e.g. images per second).
-        rounds: how many times each candidate is timed; all candidates are prepared first,
-            then timed in turn once per round, so slow drifts of a shared machine hit all.
-        margin: an alternative is chosen only if its rate is at least (1 + margin) times
-            the first candidate's in every round; among several such, the one with the
-            highest worst-round ratio wins.
-
-    Returns:
-        (chosen settings, {label: [rate per round]}). A single candidate is returned
-        without calling `build_and_time`.
-    """
-    if len(candidates) == 1:
-        return candidates[0], {}
-    timers = [build_and_time(c) for c in candidates]
-    rates = [[] for _ in candidates]
-    for r in range(rounds):
-        # Every other round in reverse order (A B, B A, ...), so that whatever the previous
-        # candidate left behind (caches, a drift in the machine's load) hits all alike.
-        for i in (range(len(candidates)) if r % 2 == 0 else reversed(range(len(candidates)))):
-            rates[i].append(float(timers[i]()))
-    base = rates[0]
-    best, best_ratio = 0, 1.0 + margin
-    for i in range(1, len(candidates)):
-        worst = min(r / b if b > 0 else 0.0 for r, b in zip(rates[i], base))
-        if worst >= best_ratio:
-            best, best_ratio = i, worst
-    return candidates[best], {label(c): r for c, r in zip(candidates, rates)}
-
 
 def cpu_candidates(config, bfloat16=None):
     """The settings auto chooses between on a CPU: every combination of the switches left at None.
@@ -110,7 +53,7 @@ def cpu_candidates(config, bfloat16=None):
         A list of {field: value} dicts, the all-safe one first; empty when nothing is auto.
     """
     if bfloat16 is None:
-        bfloat16 = distribute.cpu_supports_bfloat16()
+        bfloat16 = precision.cpu_supports_bfloat16()
     options = {}
     for field, values in CPU_SWITCHES.items():
         if getattr(config, field) is None:
@@ -118,43 +61,6 @@ def cpu_candidates(config, bfloat16=None):
     if not options:
         return []
     return [dict(zip(options, combo)) for combo in itertools.product(*options.values())]
-
-
-def step_timer(model, batch, images_per_step, seconds=SECONDS_PER_ROUND, min_steps=MIN_STEPS):
-    """Warms up `model`'s compiled train step on `batch`; returns a function timing one round.
-
-    The step runs as `fit` runs it (`make_train_function` on a distributed iterator), so
-    what is timed is exactly what training executes; each call's outputs are fetched before
-    its clock stops.
-
-    Returns:
-        A function that trains for at least `seconds` and `min_steps` calls and returns
-        images per second of its fastest call.
-    """
-    dataset = tf.data.Dataset.from_tensors(batch).repeat()
-    iterator = iter(model.distribute_strategy.experimental_distribute_dataset(dataset))
-    model.make_train_function()
-    step = model.train_function
-    per_call = images_per_step * getattr(model, "steps_per_execution", 1)
-
-    def wait(outputs):
-        for value in tf.nest.flatten(outputs):
-            np.asarray(value)
-
-    for _ in range(1 + WARMUP_CALLS):
-        wait(step(iterator))
-
-    def time_round():
-        wait(step(iterator))  # untimed: the first call after another candidate ran is slower
-        times, start = [], time.perf_counter()
-        while len(times) < min_steps or time.perf_counter() - start < seconds:
-            begin = time.perf_counter()
-            wait(step(iterator))
-            times.append(time.perf_counter() - begin)
-        # The fastest call: other work on a shared machine only ever makes a call slower.
-        return per_call / min(times)
-
-    return time_round
 
 
 def cpu_description():
@@ -213,7 +119,7 @@ def cached_verdict(key, candidates):
         return None
     numbers = isinstance(rates, dict) and all(
         isinstance(r, list) and r and all(isinstance(x, (int, float)) for x in r) for r in rates.values())
-    if choice not in candidates or not numbers or set(rates) != {label(c) for c in candidates}:
+    if choice not in candidates or not numbers or set(rates) != {timing.label(c) for c in candidates}:
         return None
     return saved
 
@@ -226,10 +132,10 @@ def _save_verdict(key, verdict):
 
 
 def _summary(choice, rates, candidates):
-    base = statistics.median(rates[label(candidates[0])])
-    shown = ", ".join(f"{label(c)} {statistics.median(rates[label(c)]):.0f} img/s "
-                      f"({statistics.median(rates[label(c)]) / base:.2f}x)" for c in candidates)
-    return f"{label(choice)} [{shown}]"
+    base = statistics.median(rates[timing.label(candidates[0])])
+    shown = ", ".join(f"{timing.label(c)} {statistics.median(rates[timing.label(c)]):.0f} img/s "
+                      f"({statistics.median(rates[timing.label(c)]) / base:.2f}x)" for c in candidates)
+    return f"{timing.label(choice)} [{shown}]"
 
 
 def _is_multi_worker(strategy):
@@ -271,12 +177,12 @@ def resolve(config, strategy, build_model, make_batch, images_per_step, timer=No
     candidates = cpu_candidates(config)
     if not candidates:
         return Resolved(config, None)
-    event = {"event": "speed_choice", "candidates": [label(c) for c in candidates]}
+    event = {"event": "speed_choice", "candidates": [timing.label(c) for c in candidates]}
     if len(candidates) == 1 or _is_multi_worker(strategy):
         # Workers measuring apart could decide apart, so several workers take the safe choice.
         choice, why = candidates[0], "only candidate" if len(candidates) == 1 else "multi-worker: not measured"
         event.update(choice=choice, source=why, rates={}, seconds=0.0)
-        return Resolved(_resolved(config, choice, f"{label(choice)} ({why})"), event)
+        return Resolved(_resolved(config, choice, f"{timing.label(choice)} ({why})"), event)
     start = time.perf_counter()
     batch = make_batch()
     # Every candidate has the same variables, so the safe one's model gives the cache key, and
@@ -296,9 +202,9 @@ def resolve(config, strategy, build_model, make_batch, images_per_step, timer=No
             if index not in models:
                 with strategy.scope():
                     models[index] = build_model(config.replace(**settings))
-            return (timer or step_timer)(models[index], batch, images_per_step)
+            return (timer or timing.step_timer)(models[index], batch, images_per_step)
 
-        choice, rates = choose(candidates, build_and_time)
+        choice, rates = timing.choose(candidates, build_and_time)
         source, untrained = "measured", None
         _save_verdict(key, {"choice": choice, "rates": rates, "cpu": cpu_description()[0],
                             "measured": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%MZ")})

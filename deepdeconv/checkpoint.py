@@ -1,5 +1,7 @@
 """Checkpoints (complete, resumable training state) and exported networks.
 
+Loading a generator for sampling from any of them is `deepdeconv.sampling.load`.
+
 A checkpoint is one `.npz` holding every variable of a model's checkpoint groups plus the
 config as JSON. One file written by rename is atomic, which a multi-file TensorFlow checkpoint
 is not. The step counter is the whole RNG state (all draws are keyed by it), so restoring it
@@ -24,7 +26,7 @@ import keras
 import numpy as np
 
 from deepdeconv import rundir
-from deepdeconv.config import ARCHITECTURE_FIELDS, TrainConfig
+from deepdeconv.config import ARCHITECTURE_FIELDS
 from deepdeconv.errors import UserError
 from deepdeconv.fileio import atomic_path
 
@@ -258,57 +260,3 @@ def restore_network(network, path, group):
     """
     _restore_groups({group: named_variables(network.weights)}, path, exact=False)
     return network
-
-
-def _generator_from_checkpoint(path, ema):
-    from deepdeconv.models import build_generator
-    from deepdeconv.models.conditional import num_classes
-
-    meta = read_meta(path)
-    config = TrainConfig.from_dict(meta["config"], source=str(path))
-    group = "generator_ema" if ema and config.ema else "generator"
-    model = build_generator(config.resolution, config.channels, config.z_dim, config.width,
-                            num_classes=num_classes(config))
-    return restore_network(model, path, group), config
-
-
-def _load_keras(path):
-    import keras
-
-    try:
-        return keras.models.load_model(path, compile=False)
-    except Exception as e:  # Keras raises many types for a damaged or foreign file.
-        raise UserError(f"{path} is not a loadable Keras generator ({type(e).__name__}: {e}).") from None
-
-
-def load_generator(source, checkpoint=None, ema=True):
-    """Loads a generator for sampling or evaluation.
-
-    Args:
-        source: a run directory or a `.keras` generator file.
-        checkpoint: None (the run's exported generator, else its latest checkpoint),
-            "best" (the best-by-metric checkpoint), "latest", or a checkpoint path.
-        ema: prefer the EMA generator when the run has one.
-
-    Returns:
-        (keras.Model, TrainConfig or None when `source` is a bare `.keras` file).
-    """
-    source = Path(source)
-    if source.is_file() and source.suffix == ".keras":
-        return _load_keras(source), None
-    if not source.exists():
-        raise UserError(f"{source} does not exist.")
-    run = rundir.require_run_dir(source)
-    config = TrainConfig.load(run / rundir.CONFIG)
-    if checkpoint in (None, "latest", "best"):
-        exported = run / (rundir.GENERATOR_EMA if ema and config.ema else rundir.GENERATOR)
-        if checkpoint is None and exported.is_file():
-            return _load_keras(exported), config
-        path = best_checkpoint(run) if checkpoint == "best" else latest_checkpoint(run)
-        if path is None:
-            what = "best-metric checkpoint (train with --eval-every)" if checkpoint == "best" else "generator yet"
-            raise UserError(f"Run {run} has no {what}.")
-    else:
-        path = Path(checkpoint)
-    model, _ = _generator_from_checkpoint(path, ema)
-    return model, config

@@ -9,11 +9,11 @@ the value that was used.
 """
 import dataclasses
 import json
-import typing
 from pathlib import Path
 from typing import Optional
 
 from deepdeconv.errors import UserError
+from deepdeconv.options import check_field_types, dataclass_from_dict, opt, parse_range, require
 
 TASKS = ("gan", "denoise", "deblur", "sr", "inpaint", "jpeg")
 LOSSES = ("nsgan", "hinge", "wgan-gp", "lsgan")
@@ -29,34 +29,6 @@ PIXEL_LOSSES = ("mse", "l1", "charbonnier", "ssim", "msssim")
 SCALES = (2, 3, 4)
 
 
-def _opt(default, help_text):
-    """A dataclass field whose --help text travels with it."""
-    if isinstance(default, (list, dict, set)):
-        raise TypeError("mutable defaults are not allowed in a frozen config")
-    return dataclasses.field(default=default, metadata={"help": help_text})
-
-
-def parse_range(text, option, low=0.0, high=float("inf")):
-    """Parses "25" or "0-55" into (lo, hi) floats; UserError naming `option` when malformed.
-
-    Args:
-        text: a number or two numbers joined by "-".
-        option: the command-line flag to name in the error.
-        low, high: the allowed interval.
-
-    Returns:
-        (lo, hi) with lo <= hi; equal for a single number.
-    """
-    parts = str(text).split("-")
-    try:
-        values = [float(p) for p in parts]
-    except ValueError:
-        values = []
-    if len(values) not in (1, 2) or not all(low <= v <= high for v in values) or values[0] > values[-1]:
-        raise UserError(f"{option} must be a number or a range lo-hi within [{low:g}, {high:g}], got {text!r}.")
-    return values[0], values[-1]
-
-
 @dataclasses.dataclass(frozen=True)
 class RestoreConfig:
     """Options of the restoration tasks (denoise, deblur, sr, inpaint, jpeg).
@@ -65,23 +37,23 @@ class RestoreConfig:
     model for every level in it.
     """
 
-    noise: str = _opt("25", "denoise: Gaussian noise sigma on the 0..255 scale, or a range lo-hi (blind)")
-    noise_kind: str = _opt("gaussian", "denoise: gaussian, poisson (signal-dependent) or mixed")
-    blur: str = _opt("1.6", "deblur: Gaussian PSF sigma in pixels, or a range lo-hi")
-    blur_kind: str = _opt("gaussian", "deblur: gaussian, motion (line kernels) or mixed")
-    blur_noise: float = _opt(2.0, "deblur: noise sigma (0..255) added after blurring, as a camera would")
-    scale: int = _opt(2, "sr: upscaling factor, 2, 3 or 4")
-    jpeg_quality: str = _opt("10-50", "jpeg: JPEG quality of the input, or a range lo-hi")
-    mask: str = _opt("mixed", "inpaint: box, free (brush strokes) or mixed masks")
-    patch: int = _opt(64, "side of the clean training patches, in pixels (of the output for sr)")
-    depth: int = _opt(2, "restorer: number of stride-2 downsamplings in the encoder")
-    upsample: str = _opt("subpixel", "sr: how the restorer upsamples: subpixel (depth_to_space) or transpose")
-    pixel_loss: str = _opt("l1", "restoration loss: a term or a weighted sum, e.g. mse, l1, charbonnier, "
+    noise: str = opt("25", "denoise: Gaussian noise sigma on the 0..255 scale, or a range lo-hi (blind)")
+    noise_kind: str = opt("gaussian", "denoise: gaussian, poisson (signal-dependent) or mixed")
+    blur: str = opt("1.6", "deblur: Gaussian PSF sigma in pixels, or a range lo-hi")
+    blur_kind: str = opt("gaussian", "deblur: gaussian, motion (line kernels) or mixed")
+    blur_noise: float = opt(2.0, "deblur: noise sigma (0..255) added after blurring, as a camera would")
+    scale: int = opt(2, "sr: upscaling factor, 2, 3 or 4")
+    jpeg_quality: str = opt("10-50", "jpeg: JPEG quality of the input, or a range lo-hi")
+    mask: str = opt("mixed", "inpaint: box, free (brush strokes) or mixed masks")
+    patch: int = opt(64, "side of the clean training patches, in pixels (of the output for sr)")
+    depth: int = opt(2, "restorer: number of stride-2 downsamplings in the encoder")
+    upsample: str = opt("subpixel", "sr: how the restorer upsamples: subpixel (depth_to_space) or transpose")
+    pixel_loss: str = opt("l1", "restoration loss: a term or a weighted sum, e.g. mse, l1, charbonnier, "
                                  "ssim, msssim, or l1+0.2*ssim")
-    adversarial: float = _opt(0.0, "weight of a GAN loss from the discriminator (SRGAN-style); 0 = off")
-    val: str = _opt("", "folder of held-out validation images; empty = a fixed slice of --data")
-    val_count: int = _opt(4, "held-out images restored whole at each validation")
-    val_every: int = _opt(500, "steps between validations (PSNR/SSIM, image strips, best checkpoint)")
+    adversarial: float = opt(0.0, "weight of a GAN loss from the discriminator (SRGAN-style); 0 = off")
+    val: str = opt("", "folder of held-out validation images; empty = a fixed slice of --data")
+    val_count: int = opt(4, "held-out images restored whole at each validation")
+    val_every: int = opt(500, "steps between validations (PSNR/SSIM, image strips, best checkpoint)")
 
     def pixel_loss_terms(self) -> tuple:
         """The pixel loss as ((name, weight), ...); UserError for an unknown term."""
@@ -100,30 +72,27 @@ class RestoreConfig:
 
     def validate(self, task) -> "RestoreConfig":
         """Checks every option; raises UserError naming the first bad one. Returns self."""
-        def need(ok, message):
-            if not ok:
-                raise UserError(message)
-
         parse_range(self.noise, "--noise", 0, 255)
         parse_range(self.blur, "--blur", 0.1, 20)
         lo, hi = parse_range(self.jpeg_quality, "--jpeg-quality", 1, 100)
-        need(lo == int(lo) and hi == int(hi), f"--jpeg-quality must be whole numbers, got {self.jpeg_quality!r}.")
-        need(self.noise_kind in NOISE_KINDS, f"--noise-kind must be one of {', '.join(NOISE_KINDS)}, "
+        require(lo == int(lo) and hi == int(hi), f"--jpeg-quality must be whole numbers, got {self.jpeg_quality!r}.")
+        require(self.noise_kind in NOISE_KINDS, f"--noise-kind must be one of {', '.join(NOISE_KINDS)}, "
                                              f"got {self.noise_kind!r}.")
-        need(self.blur_kind in BLUR_KINDS, f"--blur-kind must be one of {', '.join(BLUR_KINDS)}, got {self.blur_kind!r}.")
-        need(0 <= self.blur_noise <= 255, f"--blur-noise must lie in [0, 255], got {self.blur_noise}.")
-        need(self.scale in SCALES, f"--scale must be one of {', '.join(map(str, SCALES))}, got {self.scale}.")
-        need(self.mask in MASK_KINDS, f"--mask must be one of {', '.join(MASK_KINDS)}, got {self.mask!r}.")
+        require(self.blur_kind in BLUR_KINDS,
+                f"--blur-kind must be one of {', '.join(BLUR_KINDS)}, got {self.blur_kind!r}.")
+        require(0 <= self.blur_noise <= 255, f"--blur-noise must lie in [0, 255], got {self.blur_noise}.")
+        require(self.scale in SCALES, f"--scale must be one of {', '.join(map(str, SCALES))}, got {self.scale}.")
+        require(self.mask in MASK_KINDS, f"--mask must be one of {', '.join(MASK_KINDS)}, got {self.mask!r}.")
         multiple = 2 ** self.depth * (self.scale if task == "sr" else 1)
-        need(self.patch >= 16 and self.patch % multiple == 0,
+        require(self.patch >= 16 and self.patch % multiple == 0,
              f"--patch must be at least 16 and a multiple of {multiple} (2**depth"
              f"{' x scale' if task == 'sr' else ''}), got {self.patch}.")
-        need(0 <= self.depth <= 5, f"--depth must lie in 0..5, got {self.depth}.")
-        need(self.upsample in UPSAMPLES, f"--upsample must be one of {', '.join(UPSAMPLES)}, got {self.upsample!r}.")
+        require(0 <= self.depth <= 5, f"--depth must lie in 0..5, got {self.depth}.")
+        require(self.upsample in UPSAMPLES, f"--upsample must be one of {', '.join(UPSAMPLES)}, got {self.upsample!r}.")
         self.pixel_loss_terms()
-        need(self.adversarial >= 0, f"--adversarial must be non-negative, got {self.adversarial}.")
-        need(self.val_count >= 1, f"--val-count must be at least 1, got {self.val_count}.")
-        need(self.val_every >= 1, f"--val-every must be at least 1, got {self.val_every}.")
+        require(self.adversarial >= 0, f"--adversarial must be non-negative, got {self.adversarial}.")
+        require(self.val_count >= 1, f"--val-count must be at least 1, got {self.val_count}.")
+        require(self.val_every >= 1, f"--val-every must be at least 1, got {self.val_every}.")
         return self
 
 
@@ -143,70 +112,70 @@ class TrainConfig:
     """
 
     # --- task and data ------------------------------------------------------------------
-    task: str = _opt("gan", "gan (generate images), or restore them: denoise, deblur, sr, inpaint, jpeg")
-    data: str = _opt("", "folder path, or one of: digits, mnist, fashion_mnist, cifar10 (gan), photos "
+    task: str = opt("gan", "gan (generate images), or restore them: denoise, deblur, sr, inpaint, jpeg")
+    data: str = opt("", "folder path, or one of: digits, mnist, fashion_mnist, cifar10 (gan), photos "
                          "(restoration); empty = digits for gan, photos for restoration")
-    resolution: int = _opt(32, 'output side in pixels; 32, 64, 128 or 256')
-    channels: Optional[int] = _opt(None, 'None: 1 if every image is grayscale, else 3')
-    conditional: bool = _opt(False, "train a class-conditional GAN from the data's labels")
-    class_names: tuple = _opt((), 'filled in at run start from the data; saved for sampling')
-    data_fingerprint: str = _opt("", "filled in at run start for a local --data: its file count and size, "
+    resolution: int = opt(32, 'output side in pixels; 32, 64, 128 or 256')
+    channels: Optional[int] = opt(None, 'None: 1 if every image is grayscale, else 3')
+    conditional: bool = opt(False, "train a class-conditional GAN from the data's labels")
+    class_names: tuple = opt((), 'filled in at run start from the data; saved for sampling')
+    data_fingerprint: str = opt("", "filled in at run start for a local --data: its file count and size, "
                                      "checked on --resume")
 
     # --- models -----------------------------------------------------------------------
-    z_dim: int = _opt(128, 'latent size; 100-128 is the DCGAN/SNGAN convention')
-    width: Optional[float] = _opt(None, "scales every layer's channels; auto: 0.5 for gan (fastest per "
+    z_dim: int = opt(128, 'latent size; 100-128 is the DCGAN/SNGAN convention')
+    width: Optional[float] = opt(None, "scales every layer's channels; auto: 0.5 for gan (fastest per "
                                         "CPU-minute; 1-2 suit a GPU), 1.0 (32 base channels) for restoration")
     # auto = batch (DCGAN; best in short runs), but none for wgan-gp, whose per-sample penalty
     # batch norm breaks, and spectral for hinge (the SNGAN recipe).
-    d_norm: str = _opt("auto", 'discriminator normalisation: auto, none, batch or spectral')
+    d_norm: str = opt("auto", 'discriminator normalisation: auto, none, batch or spectral')
 
     # --- optimisation -----------------------------------------------------------------
-    batch: Optional[int] = _opt(None, "global batch; auto: 64 for gan (DCGAN paper value, faster per "
+    batch: Optional[int] = opt(None, "global batch; auto: 64 for gan (DCGAN paper value, faster per "
                                       "CPU-second than 256), 16 patches for restoration")
-    g_lr: Optional[float] = _opt(None, "Adam learning rate of the generator or restorer; auto: 2e-4 for gan "
+    g_lr: Optional[float] = opt(None, "Adam learning rate of the generator or restorer; auto: 2e-4 for gan "
                                        "(DCGAN paper), 1e-3 for restoration")
-    d_lr: float = _opt(2e-4, "Adam learning rate of the discriminator")
-    beta1: Optional[float] = _opt(None, "Adam beta1; auto: 0.5 for gan (DCGAN paper), 0.9 for restoration")
-    beta2: float = _opt(0.999, "Adam beta2")
-    loss: str = _opt("nsgan", 'nsgan, hinge, wgan-gp or lsgan')
-    d_steps: int = _opt(1, 'discriminator updates per generator update')
-    gp_weight: float = _opt(10.0, 'WGAN-GP penalty weight (Gulrajani et al. 2017)')
-    r1_gamma: float = _opt(0.0, 'R1 penalty weight on real data (Mescheder et al. 2018); 0 = off')
-    augment: str = _opt("none", 'DiffAugment policy (translation,cutout,color) or none; helps long runs on small data')
-    ema: bool = _opt(True, 'keep an exponential moving average of the generator for sampling')
-    ema_decay: float = _opt(0.999, 'per-step decay of the generator average (half-life ~700 steps)')
-    ema_rampup: float = _opt(0.05, 'caps the half-life at this fraction of steps so far; 0 = no cap')
+    d_lr: float = opt(2e-4, "Adam learning rate of the discriminator")
+    beta1: Optional[float] = opt(None, "Adam beta1; auto: 0.5 for gan (DCGAN paper), 0.9 for restoration")
+    beta2: float = opt(0.999, "Adam beta2")
+    loss: str = opt("nsgan", 'nsgan, hinge, wgan-gp or lsgan')
+    d_steps: int = opt(1, 'discriminator updates per generator update')
+    gp_weight: float = opt(10.0, 'WGAN-GP penalty weight (Gulrajani et al. 2017)')
+    r1_gamma: float = opt(0.0, 'R1 penalty weight on real data (Mescheder et al. 2018); 0 = off')
+    augment: str = opt("none", 'DiffAugment policy (translation,cutout,color) or none; helps long runs on small data')
+    ema: bool = opt(True, 'keep an exponential moving average of the generator for sampling')
+    ema_decay: float = opt(0.999, 'per-step decay of the generator average (half-life ~700 steps)')
+    ema_rampup: float = opt(0.05, 'caps the half-life at this fraction of steps so far; 0 = no cap')
 
     # --- duration and output ------------------------------------------------------------
-    steps: Optional[int] = _opt(None, 'generator steps; if None, derived from kimg')
-    kimg: Optional[float] = _opt(None, "thousands of real images (patches) shown, when steps is None; auto: "
+    steps: Optional[int] = opt(None, 'generator steps; if None, derived from kimg')
+    kimg: Optional[float] = opt(None, "thousands of real images (patches) shown, when steps is None; auto: "
                                        "200 for gan, 160 for restoration (10,000 steps of 16)")
-    seed: int = _opt(0, 'seeds data order, latents and augmentation: runs are reproducible')
-    outdir: str = _opt("runs", 'parent of the numbered run directories')
-    name: str = _opt("", "run directory suffix; defaults to the data's name")
-    sample_every: int = _opt(500, 'steps between sample grids')
-    checkpoint_every: int = _opt(1000, 'steps between checkpoints')
-    keep_checkpoints: int = _opt(3, 'most recent checkpoints kept (best is kept separately)')
-    log_every: int = _opt(100, 'steps between log.jsonl records')
-    grid_size: int = _opt(64, 'images in each sample grid (fixed latents across the run)')
+    seed: int = opt(0, 'seeds data order, latents and augmentation: runs are reproducible')
+    outdir: str = opt("runs", 'parent of the numbered run directories')
+    name: str = opt("", "run directory suffix; defaults to the data's name")
+    sample_every: int = opt(500, 'steps between sample grids')
+    checkpoint_every: int = opt(1000, 'steps between checkpoints')
+    keep_checkpoints: int = opt(3, 'most recent checkpoints kept (best is kept separately)')
+    log_every: int = opt(100, 'steps between log.jsonl records')
+    grid_size: int = opt(64, 'images in each sample grid (fixed latents across the run)')
     restore: RestoreConfig = dataclasses.field(default_factory=RestoreConfig,
                                                metadata={"help": "restoration options"})
 
     # --- evaluation during training -----------------------------------------------------
-    eval_every: int = _opt(0, 'steps between metric evaluations; 0 = never')
-    eval_metrics: str = _opt("cfid", 'metric names, comma-separated; first one picks "best"')
-    eval_num: int = _opt(2000, 'generated images per evaluation')
+    eval_every: int = opt(0, 'steps between metric evaluations; 0 = never')
+    eval_metrics: str = opt("cfid", 'metric names, comma-separated; first one picks "best"')
+    eval_num: int = opt(2000, 'generated images per evaluation')
 
     # --- execution ----------------------------------------------------------------------
-    strategy: str = _opt("auto", 'tf.distribute strategy')
-    tpu: str = _opt("", 'TPU address for the cluster resolver')
-    mixed_precision: Optional[bool] = _opt(None, "float16 on GPU, bfloat16 on TPU/CPU; auto: off on GPU/TPU; on a "
+    strategy: str = opt("auto", 'tf.distribute strategy')
+    tpu: str = opt("", 'TPU address for the cluster resolver')
+    mixed_precision: Optional[bool] = opt(None, "float16 on GPU, bfloat16 on TPU/CPU; auto: off on GPU/TPU; on a "
                                                  "CPU with bfloat16, whichever of the two trained faster when "
                                                  "timed at the start of the run (see speed_choice)")
-    jit: Optional[bool] = _opt(None, 'XLA; auto: on for GPU/TPU, off for CPU (slower there)')
-    steps_per_execution: int = _opt(1, 'train steps per tf.function call (raise on TPU)')
-    speed_choice: str = _opt("", "filled in at run start: what the auto speed options resolved to and the "
+    jit: Optional[bool] = opt(None, 'XLA; auto: on for GPU/TPU, off for CPU (slower there)')
+    steps_per_execution: int = opt(1, 'train steps per tf.function call (raise on TPU)')
+    speed_choice: str = opt("", "filled in at run start: what the auto speed options resolved to and the "
                                  "measured rates (deepdeconv.autotune)")
 
     def __post_init__(self):
@@ -221,7 +190,7 @@ class TrainConfig:
         if not self.data:
             object.__setattr__(self, "data", "digits" if self.task == "gan" else "photos")
         if isinstance(self.restore, dict):
-            object.__setattr__(self, "restore", _from_dict(RestoreConfig, self.restore, "restore"))
+            object.__setattr__(self, "restore", dataclass_from_dict(RestoreConfig, self.restore, "restore"))
 
     @property
     def is_restoration(self) -> bool:
@@ -255,39 +224,36 @@ class TrainConfig:
         Returns:
             self, so that construction and validation chain.
         """
-        def need(ok, message):
-            if not ok:
-                raise UserError(message)
-
-        _check_types(self)
-        need(self.resolution in RESOLUTIONS,
+        check_field_types(self)
+        require(self.resolution in RESOLUTIONS,
              f"--resolution must be one of {', '.join(map(str, RESOLUTIONS))}, got {self.resolution}.")
-        need(self.channels in (None, 1, 3), f"--channels must be 1 or 3, got {self.channels}.")
-        need(self.z_dim >= 1, f"--z-dim must be positive, got {self.z_dim}.")
-        need(self.width > 0, f"--width must be positive, got {self.width}.")
-        need(self.d_norm in D_NORMS, f"--d-norm must be one of {', '.join(D_NORMS)}, got {self.d_norm!r}.")
-        need(self.batch >= 2, f"--batch must be at least 2, got {self.batch}.")
-        for opt in ("g_lr", "d_lr"):
-            need(getattr(self, opt) > 0, f"--{opt.replace('_', '-')} must be positive, got {getattr(self, opt)}.")
-        need(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "--beta1 and --beta2 must lie in [0, 1).")
-        need(self.loss in LOSSES, f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}.")
-        need(not (self.loss == "wgan-gp" and self.d_norm == "batch"),
+        require(self.channels in (None, 1, 3), f"--channels must be 1 or 3, got {self.channels}.")
+        require(self.z_dim >= 1, f"--z-dim must be positive, got {self.z_dim}.")
+        require(self.width > 0, f"--width must be positive, got {self.width}.")
+        require(self.d_norm in D_NORMS, f"--d-norm must be one of {', '.join(D_NORMS)}, got {self.d_norm!r}.")
+        require(self.batch >= 2, f"--batch must be at least 2, got {self.batch}.")
+        for name in ("g_lr", "d_lr"):
+            require(getattr(self, name) > 0, f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}.")
+        require(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "--beta1 and --beta2 must lie in [0, 1).")
+        require(self.loss in LOSSES, f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}.")
+        require(not (self.loss == "wgan-gp" and self.d_norm == "batch"),
              "--loss wgan-gp cannot use --d-norm batch: batch norm breaks its per-sample gradient penalty.")
         # More would rarely help, and each update needs its own random stream (gan.NUM_STREAMS).
-        need(1 <= self.d_steps <= 8, f"--d-steps must lie in 1..8, got {self.d_steps}.")
-        need(self.gp_weight >= 0, f"--gp-weight must be non-negative, got {self.gp_weight}.")
-        need(self.r1_gamma >= 0, f"--r1-gamma must be non-negative, got {self.r1_gamma}.")
+        require(1 <= self.d_steps <= 8, f"--d-steps must lie in 1..8, got {self.d_steps}.")
+        require(self.gp_weight >= 0, f"--gp-weight must be non-negative, got {self.gp_weight}.")
+        require(self.r1_gamma >= 0, f"--r1-gamma must be non-negative, got {self.r1_gamma}.")
         bad = [p for p in self.augment_policy if p not in AUGMENTS]
-        need(not bad, f"--augment accepts {', '.join(AUGMENTS)} or none, got {','.join(bad)!r}.")
-        need(0 <= self.ema_decay < 1, f"--ema-decay must lie in [0, 1), got {self.ema_decay}.")
-        need(self.ema_rampup >= 0, f"--ema-rampup must be non-negative, got {self.ema_rampup}.")
-        need(self.steps is None or self.steps >= 1, f"--steps must be at least 1, got {self.steps}.")
-        need(self.kimg > 0, f"--kimg must be positive, got {self.kimg}.")
-        for opt in ("sample_every", "checkpoint_every", "keep_checkpoints", "log_every", "grid_size",
-                    "eval_num", "steps_per_execution"):
-            need(getattr(self, opt) >= 1, f"--{opt.replace('_', '-')} must be at least 1, got {getattr(self, opt)}.")
-        need(self.eval_every >= 0, f"--eval-every must be non-negative, got {self.eval_every}.")
-        need(self.strategy in STRATEGIES,
+        require(not bad, f"--augment accepts {', '.join(AUGMENTS)} or none, got {','.join(bad)!r}.")
+        require(0 <= self.ema_decay < 1, f"--ema-decay must lie in [0, 1), got {self.ema_decay}.")
+        require(self.ema_rampup >= 0, f"--ema-rampup must be non-negative, got {self.ema_rampup}.")
+        require(self.steps is None or self.steps >= 1, f"--steps must be at least 1, got {self.steps}.")
+        require(self.kimg > 0, f"--kimg must be positive, got {self.kimg}.")
+        for name in ("sample_every", "checkpoint_every", "keep_checkpoints", "log_every", "grid_size",
+                     "eval_num", "steps_per_execution"):
+            require(getattr(self, name) >= 1,
+                    f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}.")
+        require(self.eval_every >= 0, f"--eval-every must be non-negative, got {self.eval_every}.")
+        require(self.strategy in STRATEGIES,
              f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}.")
         if self.is_restoration:
             self.restore.validate(self.task)
@@ -311,7 +277,7 @@ class TrainConfig:
             d: field values; missing fields take their defaults.
             source: what to name in the error message (usually the file path).
         """
-        return _from_dict(cls, d, source).validate()
+        return dataclass_from_dict(cls, d, source).validate()
 
     @classmethod
     def from_options(cls, options: dict, base: Optional["TrainConfig"] = None) -> "TrainConfig":
@@ -349,43 +315,6 @@ class TrainConfig:
         except (OSError, ValueError) as e:
             raise UserError(f"{path} is not a readable JSON config ({e}).") from None
         return cls.from_dict(d, source=str(path))
-
-
-def _from_dict(cls, d, source):
-    if not isinstance(d, dict):
-        raise UserError(f"{source} must hold a JSON object of options, not {type(d).__name__}.")
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise UserError(f"{source} has unknown option(s) {', '.join(unknown)}; it was written by an "
-                        "incompatible version of deepdeconv.")
-    d = dict(d)
-    if "class_names" in d and isinstance(d["class_names"], list):
-        d["class_names"] = tuple(d["class_names"])
-    try:
-        obj = cls(**d)
-    except TypeError as e:
-        raise UserError(f"{source}: {e}.") from None
-    _check_types(obj, source)
-    return obj
-
-
-def _check_types(obj, source="config"):
-    """Refuses a field whose value is not of its annotated type (a tampered or foreign file)."""
-    hints = typing.get_type_hints(type(obj))
-    for field in dataclasses.fields(obj):
-        value, kind = getattr(obj, field.name), hints[field.name]
-        allowed = tuple(a for a in typing.get_args(kind) if a is not type(None)) or (kind,)
-        if value is None and type(None) in typing.get_args(kind):
-            continue
-        if float in allowed:
-            allowed += (int,)
-        ok = isinstance(value, allowed) and not (isinstance(value, bool) and bool not in allowed)
-        if ok and kind is tuple:
-            ok = all(isinstance(v, str) for v in value)
-        if not ok:
-            names = " or ".join(a.__name__ for a in allowed)
-            raise UserError(f"{source}: option {field.name} must be {names}, got {value!r}.")
 
 
 # Options that change the shape or meaning of saved weights and optimiser state: a resumed

@@ -8,7 +8,7 @@ import functools
 import keras
 import tensorflow as tf
 
-from deepdeconv import distribute, losses, rundir
+from deepdeconv import distribute, losses, precision, rundir
 from deepdeconv.augment import StatelessRandom, diff_augment
 from deepdeconv.ema import update_ema
 
@@ -245,8 +245,8 @@ def build_gan(config):
     # Initial weights come from the config's seed too, so a run is reproducible from config.json.
     keras.utils.set_random_seed(config.seed)
     strategy = tf.distribute.get_strategy()
-    policy = distribute.precision_policy(config.mixed_precision, strategy)
-    with distribute.dtype_policy(policy):
+    policy = precision.precision_policy(config.mixed_precision, strategy)
+    with precision.dtype_policy(policy):
         generator = build_generator(config.resolution, config.channels, config.z_dim, config.width,
                                     num_classes=classes)
         discriminator = build_discriminator(config.resolution, config.channels, config.width, config.discriminator_norm,
@@ -260,11 +260,11 @@ def build_gan(config):
         ema.set_weights(generator.get_weights())
     gan = GAN(generator, discriminator, ema, z_dim=config.z_dim, seed=config.seed)
     gan.compile(
-        d_optimizer=distribute.loss_scaled(keras.optimizers.Adam(config.d_lr, beta_1=config.beta1,
+        d_optimizer=precision.loss_scaled(keras.optimizers.Adam(config.d_lr, beta_1=config.beta1,
                                                                  beta_2=config.beta2), policy),
-        g_optimizer=distribute.loss_scaled(keras.optimizers.Adam(config.g_lr, beta_1=config.beta1,
+        g_optimizer=precision.loss_scaled(keras.optimizers.Adam(config.g_lr, beta_1=config.beta1,
                                                                  beta_2=config.beta2), policy),
         loss=config.loss, d_steps=config.d_steps, gp_weight=config.gp_weight, r1_gamma=config.r1_gamma,
         augment=config.augment_policy, ema_decay=config.ema_decay, ema_rampup=config.ema_rampup,
-        jit_compile=distribute.resolve_jit(config.jit, strategy), steps_per_execution=config.steps_per_execution)
+        jit_compile=precision.resolve_jit(config.jit, strategy), steps_per_execution=config.steps_per_execution)
     return gan

@@ -10,7 +10,7 @@ clean patches alone is degraded inside the step by the `degrade` callable instea
 import keras
 import tensorflow as tf
 
-from deepdeconv import distribute, losses, rundir
+from deepdeconv import distribute, losses, precision, rundir
 from deepdeconv.ema import update_ema
 from deepdeconv.errors import UserError
 
@@ -193,9 +193,9 @@ def build_restorer_model(config, degrade=None):
         raise UserError("--adversarial works with --loss nsgan, hinge or lsgan, not wgan-gp.")
     keras.utils.set_random_seed(config.seed)
     strategy = tf.distribute.get_strategy()
-    policy = distribute.precision_policy(config.mixed_precision, strategy)
+    policy = precision.precision_policy(config.mixed_precision, strategy)
     discriminator = None
-    with distribute.dtype_policy(policy):
+    with precision.dtype_policy(policy):
         network = _networks(config, "restorer")
         if r.adversarial:
             discriminator = build_discriminator(r.patch, config.channels, config.width, config.discriminator_norm)
@@ -206,12 +206,12 @@ def build_restorer_model(config, degrade=None):
         ema.set_weights(network.get_weights())
 
     def adam(lr):
-        return distribute.loss_scaled(keras.optimizers.Adam(lr, beta_1=config.beta1, beta_2=config.beta2), policy)
+        return precision.loss_scaled(keras.optimizers.Adam(lr, beta_1=config.beta1, beta_2=config.beta2), policy)
 
     model = Restorer(network, ema, discriminator, degrade=degrade, seed=config.seed)
     model.compile(optimizer=adam(config.g_lr), loss_terms=r.pixel_loss_terms(),
                   d_optimizer=adam(config.d_lr) if r.adversarial else None, adversarial=r.adversarial,
                   gan_loss=config.loss, ema_decay=config.ema_decay, ema_rampup=config.ema_rampup,
-                  jit_compile=distribute.resolve_jit(config.jit, strategy),
+                  jit_compile=precision.resolve_jit(config.jit, strategy),
                   steps_per_execution=config.steps_per_execution)
     return model

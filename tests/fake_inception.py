@@ -2,7 +2,7 @@
 import numpy as np
 import tensorflow as tf
 
-from deepdeconv.metrics import inception
+from deepdeconv.metrics import inception_file
 
 FEATURES, CLASSES, SIDE = 16, 12, 23
 
@@ -55,6 +55,6 @@ def _fake_inception_graph_def():
 def write_fake_inception_graph(folder):
     """Writes the small stand-in graph as `folder/classify_image_graph_def.pb` (used by other tests)."""
     graph, graph_def = _fake_inception_graph_def()
-    path = folder / inception.GRAPH_FILE
+    path = folder / inception_file.GRAPH_FILE
     path.write_bytes(graph_def.SerializeToString())
     return graph, path

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from deepdeconv import autotune, distribute, rundir
+from deepdeconv import autotune, distribute, precision, rundir, timing
 from deepdeconv.gan import build_gan
 from deepdeconv.training import resume_config, train
 from tests.helpers import tiny_config
@@ -20,7 +20,7 @@ def _fake(rates_by_label, order=None):
 
     def build_and_time(settings):
         built.append(settings)
-        name, rates = autotune.label(settings), iter(rates_by_label[autotune.label(settings)])
+        name, rates = timing.label(settings), iter(rates_by_label[timing.label(settings)])
         return lambda: (order.append(name) if order is not None else None, next(rates))[1]
 
     return build_and_time, built
@@ -35,7 +35,7 @@ def _fake(rates_by_label, order=None):
 ])
 def test_an_alternative_is_chosen_only_when_faster_by_the_margin_in_every_round(bf16_rates, expected):
     build_and_time, built = _fake({"float32": [100.0, 100.0], "bfloat16": bf16_rates})
-    choice, rates = autotune.choose([F32, BF16], build_and_time, rounds=2, margin=0.05)
+    choice, rates = timing.choose([F32, BF16], build_and_time, rounds=2, margin=0.05)
     assert choice == expected
     assert rates == {"float32": [100.0, 100.0], "bfloat16": bf16_rates}
     assert built == [F32, BF16]
@@ -46,7 +46,7 @@ def test_among_several_faster_alternatives_the_best_worst_round_wins():
                   {"mixed_precision": False, "jit": True}]
     build_and_time, _ = _fake({"float32": [100.0, 100.0], "bfloat16": [150.0, 112.0],
                                "float32+xla": [125.0, 120.0]})
-    assert autotune.choose(candidates, build_and_time)[0] == candidates[2]
+    assert timing.choose(candidates, build_and_time)[0] == candidates[2]
 
 
 def test_auto_never_selects_an_option_measured_slower():
@@ -54,17 +54,17 @@ def test_auto_never_selects_an_option_measured_slower():
     candidates = [{"mixed_precision": False, "jit": False}, {"mixed_precision": True, "jit": False},
                   {"mixed_precision": True, "jit": True}]
     for _ in range(300):
-        table = {autotune.label(c): list(rng.uniform(50, 150, 2)) for c in candidates}
+        table = {timing.label(c): list(rng.uniform(50, 150, 2)) for c in candidates}
         build_and_time, _ = _fake({k: list(v) for k, v in table.items()})
-        choice, _ = autotune.choose(candidates, build_and_time)
-        chosen, base = table[autotune.label(choice)], table["float32"]
+        choice, _ = timing.choose(candidates, build_and_time)
+        chosen, base = table[timing.label(choice)], table["float32"]
         assert all(c >= b for c, b in zip(chosen, base)), (table, choice)
 
 
 def test_rounds_alternate_the_order_so_no_candidate_always_follows_another():
     order = []
     build_and_time, _ = _fake({"float32": [1.0] * 3, "bfloat16": [1.0] * 3}, order)
-    autotune.choose([F32, BF16], build_and_time, rounds=3)
+    timing.choose([F32, BF16], build_and_time, rounds=3)
     assert order == ["float32", "bfloat16", "bfloat16", "float32", "float32", "bfloat16"]
 
 
@@ -72,7 +72,7 @@ def test_a_single_candidate_is_returned_without_timing():
     def never(settings):
         raise AssertionError("nothing to compare, nothing to time")
 
-    assert autotune.choose([F32], never) == (F32, {})
+    assert timing.choose([F32], never) == (F32, {})
 
 
 def test_candidates_are_the_auto_switches_and_bfloat16_only_where_the_cpu_has_it(tmp_path):
@@ -87,7 +87,7 @@ def _no_batch():
 
 
 def test_without_bfloat16_instructions_auto_is_float32_without_timing(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(distribute, "cpu_supports_bfloat16", lambda: False)
+    monkeypatch.setattr(precision, "cpu_supports_bfloat16", lambda: False)
 
     def never(*args):
         raise AssertionError("a single candidate must not be built or timed")
@@ -123,7 +123,7 @@ class FakeTimer:
 
 def _small_model(config):
     """A stand-in for the run's model: one layer whose size follows --width, under the run's policy."""
-    with distribute.dtype_policy(distribute.precision_policy(config.mixed_precision, tf.distribute.get_strategy())):
+    with precision.dtype_policy(precision.precision_policy(config.mixed_precision, tf.distribute.get_strategy())):
         return keras.Sequential([keras.Input((4,)), keras.layers.Dense(round(64 * config.width))])
 
 
@@ -133,7 +133,7 @@ def _resolve(config, timer):
 
 
 def test_a_cached_verdict_is_reused_and_a_new_model_shape_is_measured_again(tmp_path, monkeypatch, isolated_cache):
-    monkeypatch.setattr(distribute, "cpu_supports_bfloat16", lambda: True)
+    monkeypatch.setattr(precision, "cpu_supports_bfloat16", lambda: True)
     config = tiny_config(tmp_path, channels=1, mixed_precision=None)
     first = FakeTimer()
     resolved, event, model = _resolve(config, first)
@@ -156,7 +156,7 @@ def test_a_cached_verdict_is_reused_and_a_new_model_shape_is_measured_again(tmp_
 
 
 def test_a_corrupt_cache_file_is_ignored_and_replaced(tmp_path, monkeypatch, isolated_cache):
-    monkeypatch.setattr(distribute, "cpu_supports_bfloat16", lambda: True)
+    monkeypatch.setattr(precision, "cpu_supports_bfloat16", lambda: True)
     config = tiny_config(tmp_path, channels=1, mixed_precision=None)
     _, event, _ = _resolve(config, FakeTimer())
     cached = isolated_cache / autotune.CACHE_FOLDER / Path(event["cache"]).name
@@ -180,17 +180,17 @@ def test_the_step_timer_runs_the_compiled_train_step(tmp_path):
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse")
     batch = (tf.ones((8, 4)), tf.zeros((8, 1)))
-    time_round = autotune.step_timer(model, batch, images_per_step=8, seconds=0.0, min_steps=3)
-    assert int(model.optimizer.iterations.numpy()) == 1 + autotune.WARMUP_CALLS
+    time_round = timing.step_timer(model, batch, images_per_step=8, seconds=0.0, min_steps=3)
+    assert int(model.optimizer.iterations.numpy()) == 1 + timing.WARMUP_CALLS
     assert time_round() > 0
-    assert int(model.optimizer.iterations.numpy()) == 1 + autotune.WARMUP_CALLS + 1 + 3
+    assert int(model.optimizer.iterations.numpy()) == 1 + timing.WARMUP_CALLS + 1 + 3
 
 
 @pytest.mark.slow  # two tiny training runs
 def test_a_run_left_at_auto_records_the_measured_choice_and_resume_keeps_it(tmp_path, monkeypatch, isolated_cache):
-    monkeypatch.setattr(distribute, "cpu_supports_bfloat16", lambda: True)
+    monkeypatch.setattr(precision, "cpu_supports_bfloat16", lambda: True)
     timer = FakeTimer(float32=150.0, bfloat16=100.0)
-    monkeypatch.setattr(autotune, "step_timer", timer)
+    monkeypatch.setattr(timing, "step_timer", timer)
     run = train(tiny_config(tmp_path, mixed_precision=None, steps=1), progress=False)
     saved = json.loads((run / rundir.CONFIG).read_text())
     assert saved["mixed_precision"] is False and saved["speed_choice"].startswith("float32 [float32 150 img/s")

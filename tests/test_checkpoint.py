@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from deepdeconv import rundir
-from deepdeconv.checkpoint import latest_checkpoint, load_generator, restore_checkpoint, save_checkpoint
+from deepdeconv.checkpoint import latest_checkpoint, restore_checkpoint, save_checkpoint
 from deepdeconv.errors import UserError
 from deepdeconv.fileio import atomic_path
 from deepdeconv.gan import build_gan
+from deepdeconv.sampling.load import load_generator
 from helpers import tiny_config
 
 

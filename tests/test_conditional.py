@@ -179,7 +179,7 @@ def test_sampling_by_class_name_equals_sampling_by_index(conditional_run, tmp_pa
 
 @pytest.mark.slow
 def test_checkpoint_rebuilds_the_same_conditional_generator_as_the_export(conditional_run):
-    from deepdeconv.checkpoint import load_generator
+    from deepdeconv.sampling.load import load_generator
 
     exported, _ = load_generator(conditional_run)
     rebuilt, _ = load_generator(conditional_run, checkpoint="latest")

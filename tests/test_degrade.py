@@ -12,7 +12,7 @@ from deepdeconv.config import RestoreConfig
 from deepdeconv.data import degrade as dg
 from deepdeconv.data.kernels import blur, gaussian_kernels, kernel_size, motion_kernels
 from deepdeconv.data.masks import FRACTION, random_masks, tiled_masks
-from deepdeconv.pixels import from_uint8, to_uint8
+from deepdeconv.pixels import from_uint8, to_uint8, to_uint8_tensor
 
 SEED = tf.constant([3, 4], tf.int64)
 
@@ -243,6 +243,6 @@ def test_validation_pairs_degrade_every_image_with_its_index():
                                                                          "denoise", 1, seed=2).inputs)
 
 
-def test_quantise_matches_pixels_to_uint8():
+def test_to_uint8_tensor_matches_pixels_to_uint8_including_clipping():
     x = np.linspace(-1.2, 1.2, 2001, dtype=np.float32)
-    np.testing.assert_array_equal(dg.quantise(tf.constant(x)).numpy().astype(np.uint8), to_uint8(x))
+    np.testing.assert_array_equal(to_uint8_tensor(tf.constant(x)).numpy(), to_uint8(x))

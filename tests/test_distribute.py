@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from deepdeconv import distribute, rundir
+from deepdeconv import distribute, precision, rundir
 from deepdeconv.augment import StatelessRandom, diff_augment
 from deepdeconv.errors import UserError
 from deepdeconv.gan import build_gan
@@ -106,7 +106,7 @@ def test_augmentation_draws_on_each_replica_are_its_slice_of_the_global_draws():
 def test_mixed_precision_step_keeps_float32_variables_and_returns_finite_losses(tmp_path, monkeypatch, device,
                                                                                policy):
     monkeypatch.setattr(distribute, "accelerator", lambda strategy: device)
-    monkeypatch.setattr(distribute, "cpu_supports_bfloat16", lambda: True)
+    monkeypatch.setattr(precision, "cpu_supports_bfloat16", lambda: True)
     gan = build_gan(tiny_config(tmp_path, channels=1, mixed_precision=True, r1_gamma=1.0, jit=False))
     assert gan.generator.dtype_policy.name == policy and gan.discriminator.dtype_policy.name == policy
     assert gan.ema_generator.dtype_policy.name == "float32"  # sampling stays full precision
@@ -155,28 +155,28 @@ def test_strategy_mistakes_are_one_sentence_user_errors(monkeypatch):
 
 def test_precision_follows_the_option_else_the_device(monkeypatch):
     strategy = tf.distribute.get_strategy()
-    monkeypatch.setattr(distribute, "cpu_supports_bfloat16", lambda: True)
-    assert distribute.precision_policy(False, strategy) == "float32"
-    assert distribute.precision_policy(None, strategy) == "float32"  # unmeasured; training measures (autotune)
-    monkeypatch.setattr(distribute, "cpu_supports_bfloat16", lambda: False)
-    assert distribute.precision_policy(None, strategy) == "float32"
+    monkeypatch.setattr(precision, "cpu_supports_bfloat16", lambda: True)
+    assert precision.precision_policy(False, strategy) == "float32"
+    assert precision.precision_policy(None, strategy) == "float32"  # unmeasured; training measures (autotune)
+    monkeypatch.setattr(precision, "cpu_supports_bfloat16", lambda: False)
+    assert precision.precision_policy(None, strategy) == "float32"
     with pytest.raises(UserError, match="--mixed-precision"):
-        distribute.precision_policy(True, strategy)
+        precision.precision_policy(True, strategy)
     monkeypatch.setattr(distribute, "accelerator", lambda strategy: "gpu")
-    assert distribute.precision_policy(True, strategy) == "mixed_float16"
-    assert distribute.precision_policy(None, strategy) == "float32"
+    assert precision.precision_policy(True, strategy) == "mixed_float16"
+    assert precision.precision_policy(None, strategy) == "float32"
     monkeypatch.setattr(distribute, "accelerator", lambda strategy: "tpu")
-    assert distribute.precision_policy(True, strategy) == "mixed_bfloat16"
+    assert precision.precision_policy(True, strategy) == "mixed_bfloat16"
 
 
 def test_jit_follows_the_option_else_the_device(monkeypatch):
     strategy = tf.distribute.get_strategy()
-    assert distribute.resolve_jit(True, strategy) and not distribute.resolve_jit(False, strategy)
+    assert precision.resolve_jit(True, strategy) and not precision.resolve_jit(False, strategy)
     for default in (True, False):
-        monkeypatch.setattr(distribute, "JIT_ON_CPU", default)
-        assert distribute.resolve_jit(None, strategy) is default
+        monkeypatch.setattr(precision, "JIT_ON_CPU", default)
+        assert precision.resolve_jit(None, strategy) is default
     monkeypatch.setattr(distribute, "accelerator", lambda strategy: "gpu")
-    assert distribute.resolve_jit(None, strategy)
+    assert precision.resolve_jit(None, strategy)
 
 
 def _fake_worker(task_type, task_id, cluster):

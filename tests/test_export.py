@@ -17,10 +17,10 @@ from deepdeconv.export import export_run, readme
 from deepdeconv.export.load import load_network
 from deepdeconv.export.seed_latents import seed_latents
 from deepdeconv.export.signatures import ModelInfo, pad_to_multiple
-from deepdeconv.export.signatures import to_uint8 as graph_to_uint8
 from deepdeconv.models import build_generator
 from deepdeconv.models.restorer import build_restorer
 from deepdeconv.pixels import to_uint8
+from deepdeconv.pixels import to_uint8_tensor as graph_to_uint8
 from deepdeconv.sampling import generate_from_seeds, latents_from_seeds
 
 REPO = Path(__file__).resolve().parents[1]

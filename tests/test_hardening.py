@@ -92,9 +92,9 @@ def _hostile_graph(tmp_path, change):
 def test_a_graph_whose_pool3_depends_on_a_file_write_runs_without_writing(tmp_path, monkeypatch):
     import numpy as np
 
-    from deepdeconv.metrics import inception
+    from deepdeconv.metrics import inception, inception_file
 
-    monkeypatch.delenv(inception.ENV_VAR, raising=False)
+    monkeypatch.delenv(inception_file.ENV_VAR, raising=False)
     target = tmp_path / "PWNED.txt"
 
     def add_write_file(graph_def):
@@ -114,9 +114,9 @@ def test_a_graph_whose_pool3_depends_on_a_file_write_runs_without_writing(tmp_pa
 
 
 def test_a_graph_with_an_op_outside_the_feature_path_allow_list_is_refused(tmp_path, monkeypatch):
-    from deepdeconv.metrics import inception
+    from deepdeconv.metrics import inception, inception_file
 
-    monkeypatch.delenv(inception.ENV_VAR, raising=False)
+    monkeypatch.delenv(inception_file.ENV_VAR, raising=False)
 
     def swap_relu(graph_def):
         next(n for n in graph_def.node if n.name == "relu").op = "Relu6"
@@ -126,9 +126,9 @@ def test_a_graph_with_an_op_outside_the_feature_path_allow_list_is_refused(tmp_p
 
 
 def test_a_graph_whose_pool3_ignores_the_input_is_refused(tmp_path, monkeypatch):
-    from deepdeconv.metrics import inception
+    from deepdeconv.metrics import inception, inception_file
 
-    monkeypatch.delenv(inception.ENV_VAR, raising=False)
+    monkeypatch.delenv(inception_file.ENV_VAR, raising=False)
 
     def constant_features(graph_def):
         relu = next(n for n in graph_def.node if n.name == "relu")

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from deepdeconv.errors import UserError
-from deepdeconv.metrics import inception
+from deepdeconv.metrics import inception, inception_file
 from deepdeconv.metrics.resize import legacy_resize
 
 from fake_inception import CLASSES, FEATURES, write_fake_inception_graph
@@ -20,7 +20,7 @@ def fake_graph(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def _no_local_graph(isolated_cache, monkeypatch):
-    monkeypatch.delenv(inception.ENV_VAR, raising=False)
+    monkeypatch.delenv(inception_file.ENV_VAR, raising=False)
 
 
 def _reference_outputs(graph, images):
@@ -58,40 +58,40 @@ def test_tgz_from_environment_variable_is_extracted_and_loaded(fake_graph, tmp_p
     _, path = fake_graph
     archive = tmp_path / "inception-2015-12-05.tgz"
     with tarfile.open(archive, "w:gz") as tar:
-        tar.add(path, arcname=f"./{inception.GRAPH_FILE}")
-    monkeypatch.setenv(inception.ENV_VAR, str(archive))
-    pb, digest = inception.graph_path(download=False)
+        tar.add(path, arcname=f"./{inception_file.GRAPH_FILE}")
+    monkeypatch.setenv(inception_file.ENV_VAR, str(archive))
+    pb, digest = inception_file.graph_path(download=False)
     assert pb.read_bytes() == path.read_bytes() and pb.is_relative_to(tmp_path / "cache")
 
 
 def test_a_folder_holding_the_graph_is_accepted_like_ttur(fake_graph):
     _, path = fake_graph
-    assert inception.graph_path(path.parent, download=False)[0] == path
+    assert inception_file.graph_path(path.parent, download=False)[0] == path
 
 
 def test_missing_graph_offline_is_one_sentence_saying_how_to_get_it():
     with pytest.raises(UserError, match=r"--inception PATH or \$DEEPDECONV_INCEPTION"):
-        inception.graph_path(download=False)
+        inception_file.graph_path(download=False)
     with pytest.raises(UserError, match="does not exist"):
-        inception.graph_path("/nonexistent/classify_image_graph_def.pb")
+        inception_file.graph_path("/nonexistent/classify_image_graph_def.pb")
 
 
 def test_download_failure_is_a_user_error(monkeypatch):
-    monkeypatch.setattr(inception, "URL", "http://127.0.0.1:9/inception-2015-12-05.tgz")
+    monkeypatch.setattr(inception_file, "URL", "http://127.0.0.1:9/inception-2015-12-05.tgz")
     with pytest.raises(UserError, match="could not be downloaded"):
-        inception.download_graph(url=inception.URL)
+        inception_file.download_graph(url=inception_file.URL)
 
 
 def test_recorded_hash_mismatch_is_refused(fake_graph, tmp_path):
     _, path = fake_graph
-    copy = tmp_path / inception.GRAPH_FILE
+    copy = tmp_path / inception_file.GRAPH_FILE
     copy.write_bytes(path.read_bytes())
     with pytest.warns(UserWarning, match="trust on first use"):
-        inception.verify_graph(copy, record=True)
-    inception.verify_graph(copy)  # unchanged file: accepted
+        inception_file.verify_graph(copy, record=True)
+    inception_file.verify_graph(copy)  # unchanged file: accepted
     copy.write_bytes(path.read_bytes() + b"\0")
     with pytest.raises(UserError, match="sha256"):
-        inception.verify_graph(copy)
+        inception_file.verify_graph(copy)
 
 
 def test_a_graph_without_the_inception_tensors_is_refused(tmp_path):

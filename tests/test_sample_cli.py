@@ -10,12 +10,12 @@ from PIL import Image
 
 import keras
 from deepdeconv import rundir
-from deepdeconv.checkpoint import load_generator
 from deepdeconv.cli.common import run_cli
 from deepdeconv.cli.sample import main
 from deepdeconv.config import TrainConfig
 from deepdeconv.errors import UserError
 from deepdeconv.sampling import generate_from_seeds, make_grid, save_png
+from deepdeconv.sampling.load import load_generator
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -144,7 +144,7 @@ def _fake_stream(args):
 
     is_run = path.is_dir() and (path / rundir.CONFIG).is_file()
     if is_run or (path.is_file() and path.suffix == ".keras"):
-        from deepdeconv.checkpoint import load_generator
+        from deepdeconv.sampling.load import load_generator
 
         generator, config = load_generator(path, checkpoint=args.checkpoint, ema=args.ema)
         what = f"{path} ({args.checkpoint or 'exported'} {'EMA' if args.ema else 'raw'} generator)"

@@ -163,7 +163,7 @@ def _local_source(args, mode):
 
 def _load(args, seeds):
     """Loads the generator and settles classes, labels and the default file-name stem."""
-    from deepdeconv.checkpoint import load_generator
+    from deepdeconv.sampling.load import load_generator
 
     generator, config = load_generator(args.source, checkpoint=args.checkpoint, ema=args.ema)
     class_names = tuple(config.class_names) if config is not None else ()

@@ -8,7 +8,7 @@ Public API:
     validation_pairs(images, restore, task, seed=0) -> list of EvalPair
     add_noise(clean, sigma_range, kind, seed); blur_kernels(batch, restore, seed, max_side=None);
     downscale(hr, scale); bicubic_upscale(lr, scale); modcrop(image, scale);
-    jpeg(clean, quality_range, seed); quantise(x) -> float tensor of uint8 values.
+    jpeg(clean, quality_range, seed).
 
 Network input per task (C = image channels):
     denoise  clean + noise, [B, H, W, C]. Noise sigma is on the 0..255 scale, one value per
@@ -58,20 +58,15 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
-from deepdeconv.config import parse_range
+from deepdeconv.options import parse_range
 from deepdeconv.data.kernels import blur, gaussian_kernels, kernel_size, motion_kernels
 from deepdeconv.data.masks import random_masks, tiled_masks
 from deepdeconv.data.patches import batch_seed
-from deepdeconv.pixels import from_uint8, to_uint8
+from deepdeconv.pixels import from_uint8, to_uint8, to_uint8_tensor
 
 TASKS = ("denoise", "deblur", "sr", "inpaint", "jpeg")
 EVAL_SALT = 3  # evaluation draws are a stream apart from the training ones (patches.PATCH_SALT...)
 _CLIP_BY_DEFAULT = ("sr", "jpeg")  # tasks whose input is uint8 anyway
-
-
-def quantise(x):
-    """The uint8 levels `pixels.to_uint8` gives, as a float32 tensor (for use inside graphs)."""
-    return tf.clip_by_value(tf.round((x + 1.0) * 127.5), 0.0, 255.0)
 
 
 def _split(seed, n):
@@ -165,7 +160,7 @@ def jpeg(clean, quality_range, seed):
     """
     lo, hi = int(quality_range[0]), int(quality_range[1])
     quality = tf.random.stateless_uniform([_batch(clean)], seed, lo, hi + 1, dtype=tf.int32)
-    pixels = tf.cast(quantise(clean), tf.uint8)
+    pixels = to_uint8_tensor(clean)
     coded = tf.map_fn(lambda a: tf.image.adjust_jpeg_quality(a[0], a[1]), (pixels, quality),
                       fn_output_signature=tf.TensorSpec(clean.shape[1:], tf.uint8))
     return from_uint8(tf.reshape(coded, tf.shape(clean))), quality
@@ -184,7 +179,7 @@ def _degrade(clean, restore, task, seed, whole_image=False):
         noisy, sigma = add_noise(blur(clean, kernels), (restore.blur_noise, restore.blur_noise), "gaussian", s_noise)
         return noisy, sigma, kernels, None
     if task == "sr":
-        return quantise(downscale(clean, restore.scale)) / 127.5 - 1.0, None, None, None
+        return from_uint8(to_uint8_tensor(downscale(clean, restore.scale))), None, None, None
     if task == "inpaint":
         h, w = clean.shape[1], clean.shape[2]
         if whole_image:

@@ -1,7 +1,7 @@
 """Export a trained generator or restorer for use outside Python: SavedModel and TFLite.
 
     seed_latents.py  sample.py's per-seed latents (numpy's MT19937 + polar method) in TF ops
-    signatures.py    serving functions: uint8 in/out, padding, the graph twin of to_uint8
+    signatures.py    serving functions: uint8 in/out (pixels.to_uint8_tensor), padding
     formats.py       writing a SavedModel, converting to TFLite, running either back
     load.py          choosing the network like sample.py; what the signatures need to know
     measure.py       fixed inputs and the Keras model's outputs to measure exports against

@@ -2,12 +2,12 @@
 from pathlib import Path
 
 from deepdeconv import rundir
-from deepdeconv.checkpoint import load_generator
 from deepdeconv.config import TrainConfig
 from deepdeconv.errors import UserError
 from deepdeconv.export.signatures import ModelInfo
 from deepdeconv.restoring.load import network_from_run
 from deepdeconv.sampling import num_classes_of, z_dim_of
+from deepdeconv.sampling.load import load_generator
 
 
 def _load_keras(path, what):

@@ -9,7 +9,7 @@ import dataclasses
 import tensorflow as tf
 
 from deepdeconv.export.seed_latents import seed_latents
-from deepdeconv.pixels import from_uint8
+from deepdeconv.pixels import from_uint8, to_uint8_tensor
 from deepdeconv.sampling.latents import MAX_SEED
 
 GENERATE = "generate"
@@ -33,17 +33,6 @@ class ModelInfo:
     scale: int = 1  # restorer: output side / input side (sr)
     mask: bool = False  # restorer: takes an inpainting mask as an extra input channel
     task: str = "gan"
-
-
-def to_uint8(images):
-    """Graph twin of `pixels.to_uint8`: [-1, 1] -> uint8, round half to even, then clip.
-
-    `pixels.to_uint8` is numpy and cannot run in a SavedModel; this restates it with the same
-    arithmetic in float32 (tf.round, like np.rint, rounds halves to even), and
-    tests/test_export.py pins the two against each other on every half-level.
-    """
-    x = (tf.cast(images, tf.float32) + 1.0) * 127.5
-    return tf.cast(tf.clip_by_value(tf.round(x), 0.0, 255.0), tf.uint8)
 
 
 def reflect_indices(size, padded):
@@ -87,7 +76,7 @@ def generator_functions(model, info):
 
     def run(z, labels=None):
         inputs = [z, labels] if conditional else z
-        return {IMAGES: to_uint8(model(inputs, training=False))}
+        return {IMAGES: to_uint8_tensor(model(inputs, training=False))}
 
     seeds_spec = tf.TensorSpec([None], tf.int64, name="seeds")
     z_spec = tf.TensorSpec([None, info.z_dim], tf.float32, name="z")
@@ -154,7 +143,7 @@ def restorer_functions(model, info, tile=None):
             x = tf.concat([x * (1.0 - holes), holes], axis=-1)
         h, w = tf.shape(image)[1], tf.shape(image)[2]
         y = model(pad_to_multiple(x, info.multiple), training=False)
-        return {RESTORED: to_uint8(y[:, :h * info.scale, :w * info.scale, :])}
+        return {RESTORED: to_uint8_tensor(y[:, :h * info.scale, :w * info.scale, :])}
 
     def restore_masked(image, mask):
         return run(image, mask)

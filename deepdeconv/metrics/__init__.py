@@ -7,7 +7,8 @@
 Modules: `registry` (metric names), `inception` (2015-12-05 graph), `keras_inception`
 (alternative, not comparable), `classifier` (offline, domain-specific network), `resize`
 (TF1 bilinear), `stats` (streaming mean/covariance, `.npz` files), `fid`, `inception_score`,
-`kid`, `precision_recall` (the formulas), `sources` (image streams), `evaluator` (runs them).
+`kid`, `precision_recall` (the formulas), `sources` (image streams), `passes` (one pass of a
+stream through the networks), `evaluator` (runs them).
 """
 from deepdeconv.metrics.fid import frechet_distance
 from deepdeconv.metrics.inception_score import inception_score

@@ -22,6 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers
+from tqdm import tqdm
 
 from deepdeconv.errors import UserError
 from deepdeconv.fileio import atomic_path, write_json
@@ -74,21 +75,6 @@ def rotation_task(images):
     return rotated, labels
 
 
-class _TqdmSteps(keras.callbacks.Callback):
-    def __init__(self, total, desc):
-        super().__init__()
-        from tqdm import tqdm
-        self.bar = tqdm(total=total, unit="step", desc=desc, leave=False)
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.bar.update(1)
-        if logs and "loss" in logs:
-            self.bar.set_postfix(loss=f"{float(logs['loss']):.3f}", refresh=False)
-
-    def on_train_end(self, logs=None):
-        self.bar.close()
-
-
 def train_classifier(images, labels, num_classes, steps=TRAIN_STEPS, batch_size=64, seed=0, progress=True):
     """Trains the classifier on uint8 images with integer labels.
 
@@ -119,8 +105,14 @@ def train_classifier(images, labels, num_classes, steps=TRAIN_STEPS, batch_size=
             .shuffle(min(len(train), 20000), seed=seed).repeat().batch(batch_size)
             .map(lambda x, y: (from_uint8(x), y), num_parallel_calls=tf.data.AUTOTUNE)
             .prefetch(tf.data.AUTOTUNE))
-    callbacks = [_TqdmSteps(steps, "training metric classifier")] if progress else []
-    model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=callbacks, shuffle=False)
+    with tqdm(total=steps, unit="step", desc="training metric classifier", leave=False, disable=not progress) as bar:
+        def advance(batch, logs):
+            bar.update(1)
+            if logs and "loss" in logs:
+                bar.set_postfix(loss=f"{float(logs['loss']):.3f}", refresh=False)
+
+        callbacks = [keras.callbacks.LambdaCallback(on_train_batch_end=advance)] if progress else []
+        model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=callbacks, shuffle=False)
     accuracy = None
     if n_val:
         _, accuracy = model.evaluate(from_uint8(images[val]), labels[val], batch_size=256, verbose=0)

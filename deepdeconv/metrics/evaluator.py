@@ -16,61 +16,10 @@ from deepdeconv.metrics import registry
 from deepdeconv.metrics.fid import FewSamplesWarning, frechet_distance, warn_if_few_samples
 from deepdeconv.metrics.inception_score import inception_score
 from deepdeconv.metrics.kid import kernel_inception_distance
+from deepdeconv.metrics.passes import DEFAULT_BATCH, Accumulator, run_networks
 from deepdeconv.metrics.precision_recall import precision_recall
-from deepdeconv.metrics.sources import ImageStream, array_stream, data_stream, prefetched
-from deepdeconv.metrics.stats import StreamingStats, cached_stats, load_stats, save_stats, store_cached_stats
-
-DEFAULT_BATCH = 100
-
-
-class _Accumulator:
-    """What one pass collects for one network: statistics, features, logits, class counts."""
-
-    def __init__(self, stats=False, features=False, logits=False, histogram=False):
-        self.stats = StreamingStats() if stats else None
-        self.features = [] if features else None
-        self.logits = [] if logits else None
-        self.counts = None if not histogram else 0
-
-    def add(self, outputs):
-        if self.stats is not None:
-            self.stats.update(outputs["features"])
-        if self.features is not None:
-            self.features.append(outputs["features"])
-        if self.logits is not None:
-            self.logits.append(outputs["logits"])
-        if self.counts is not None:
-            logits = outputs["logits"]
-            self.counts = self.counts + np.bincount(np.argmax(logits, axis=1), minlength=logits.shape[1])
-
-    def result(self):
-        out = {}
-        if self.stats is not None:
-            out.update(mu=self.stats.mu, sigma=self.stats.sigma, n=self.stats.n)
-        if self.features is not None:
-            out["features"] = np.concatenate(self.features)
-        if self.logits is not None:
-            out["logits"] = np.concatenate(self.logits)
-        if self.counts is not None:
-            out["counts"] = self.counts
-        return out
-
-
-def run_networks(stream, accumulators, networks, batch_size=DEFAULT_BATCH, progress=True, desc="images"):
-    """One pass over `stream`, feeding each batch to every network and its accumulator.
-
-    Returns:
-        {network id: accumulated result}.
-    """
-    from tqdm import tqdm
-
-    with tqdm(total=stream.num_images, unit="img", desc=desc, disable=not progress, leave=False) as bar:
-        for batch in prefetched(stream.batches(batch_size)):
-            for key, accumulator in accumulators.items():
-                accumulator.add(networks[key](batch))
-            bar.update(len(batch))
-    return {key: acc.result() for key, acc in accumulators.items()}
-
+from deepdeconv.metrics.sources import ImageStream, array_stream, data_stream
+from deepdeconv.metrics.stats import cached_stats, load_stats, save_stats, store_cached_stats
 
 def _as_stream(data, resolution, channels, limit, what):
     if isinstance(data, ImageStream):
@@ -225,7 +174,7 @@ class Evaluator:
                 missing[kind] = need
         if missing:
             networks = {kind: self.network(kind) for kind in missing}
-            accumulators = {kind: _Accumulator(stats=True, features=need["features"]) for kind, need in missing.items()}
+            accumulators = {kind: Accumulator(stats=True, features=need["features"]) for kind, need in missing.items()}
             computed = run_networks(self.real, accumulators, networks, self.batch_size, self.progress, "real images")
             for kind, result in computed.items():
                 results[kind] = result
@@ -250,7 +199,7 @@ class Evaluator:
         """Writes the real data's statistics for one network as a TTUR-compatible `.npz`."""
         if self.real is None:
             raise UserError("Saving statistics needs real images, not a statistics file.")
-        result = run_networks(self.real, {kind: _Accumulator(stats=True)}, {kind: self.network(kind)},
+        result = run_networks(self.real, {kind: Accumulator(stats=True)}, {kind: self.network(kind)},
                               self.batch_size, self.progress, "real images")[kind]
         save_stats(path, result["mu"], result["sigma"], n=result["n"], network=self.network(kind).name,
                    reference=self.real.reference)
@@ -268,7 +217,7 @@ class Evaluator:
         fake = fake if isinstance(fake, ImageStream) else _as_stream(fake, None, None, None, "generated")
         fake_needs = self._needs("fake")
         networks = {kind: self.network(kind) for kind in fake_needs}
-        accumulators = {kind: _Accumulator(**need) for kind, need in fake_needs.items()}
+        accumulators = {kind: Accumulator(**need) for kind, need in fake_needs.items()}
         real = self.real_results() if any(m.needs_real for m in self.metrics) else {}
         fake_results = run_networks(fake, accumulators, networks, self.batch_size, self.progress, "generated images")
         values, notes, details = {}, [], {}

@@ -2,6 +2,7 @@
 import math
 
 from deepdeconv.errors import UserError
+from deepdeconv.metrics import inception_file
 from deepdeconv.notebook.colab import on_colab
 
 # Steps per tf.function call on a TPU: each call costs a host round trip, so TPUs run many
@@ -22,12 +23,10 @@ def inception_available(download=None):
     Returns:
         True when the graph is ready; False, with a printed note, when it is not.
     """
-    from deepdeconv.metrics import inception
-
     if download is None:
         download = on_colab()
     try:
-        path, _ = inception.graph_path(download=download)
+        path, _ = inception_file.graph_path(download=download)
     except UserError as e:
         print(f"Skipping the Inception metrics (fid, is, kid, pr): {e}")
         return False

@@ -162,7 +162,7 @@ def default_known(spec: RestorerSpec, image, mask=None) -> dict:
     """
     known: dict = {"scale": spec.scale, "sigma": None, "noise": None, "mask": mask}
     if spec.task == "deblur":
-        from deepdeconv.config import parse_range
+        from deepdeconv.options import parse_range
         from deepdeconv.data.kernels import gaussian_kernels, kernel_size
 
         lo, hi = parse_range(spec.restore.blur, "--blur", 0.1, 20)

@@ -6,6 +6,7 @@
     streams.py   folders of PNGs and .npz arrays for any number of images, memory flat
     tasks.py     what sample.py writes (seed images, interpolations, sweeps, class grids, GIFs)
     outputs.py   classes per seed, default file names and output paths for sample.py
+    load.py      which generator: a run's exported .keras, a checkpoint, or a bare .keras file
 """
 from deepdeconv.sampling.generate import (generate, generate_from_seeds, is_conditional, label_input,
                                           num_classes_of, z_dim_of)
