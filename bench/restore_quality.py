@@ -16,12 +16,17 @@ lasts `--minutes`; the elapsed time reported is the one the run logged in log.js
 
     python bench/restore_quality.py --tasks denoise --minutes 15 --out bench_restore_quality.json
 
+For denoise and deblur the library feeds the network the unclipped float input (the papers'
+convention) but the baselines the clipped, rounded uint8 file; the network is therefore also
+scored on that same uint8 input ("ours on the baselines' uint8 input"), the like-for-like figure.
+The held-out photos are also the run's validation images; the final EMA weights are scored,
+not the best-by-validation checkpoint, so nothing is selected on them.
+
 Prints one line per task and writes every record (per-image scores, timings, load average) to
 `--out`. Wall-clock figures depend on what else runs on the machine: the load average sampled
 during training is recorded beside them.
 """
 import argparse
-import json
 import tempfile
 import threading
 import time
@@ -31,10 +36,11 @@ import numpy as np
 
 from deepdeconv import rundir
 from deepdeconv.config import TrainConfig
+from deepdeconv.data.degrade import degrade_for_eval
 from deepdeconv.fileio import read_jsonl, write_json
 from deepdeconv.metrics.baselines import ORACLES, task_baselines
-from deepdeconv.pixels import from_uint8
-from deepdeconv.metrics.restoration import conventions_text, evaluate_restoration, held_out_images
+from deepdeconv.metrics.restoration import conventions_text, evaluate_restoration, held_out_images, score
+from deepdeconv.pixels import from_uint8, to_uint8
 from deepdeconv.restoring.load import load_restorer
 from deepdeconv.restoring.tiles import restore_array
 from deepdeconv.training import train
@@ -97,6 +103,27 @@ def bench_task(name, args, outdir):
     config = TrainConfig.from_options(dict(options, steps=steps, outdir=str(outdir)))
     with LoadSampler() as load:
         run = Path(train(config, progress=args.progress))
+    return evaluate_run(name, run, args, rate, load.summary())
+
+
+def model_on_uint8_inputs(spec, images, seed):
+    """The model fed the same clipped, rounded uint8 degraded image the baselines get.
+
+    `evaluate_restoration` feeds denoise/deblur networks the unclipped float input (the papers'
+    convention) while the baselines restore the uint8 file; this scores the like-for-like case.
+    """
+    rows = []
+    for index, image in enumerate(images):
+        pair = degrade_for_eval(image, spec.restore, spec.task, index, seed=seed, clip=True)
+        start = time.perf_counter()
+        out = to_uint8(restore_array(spec.model, pair.inputs[0], spec.scale))
+        rows.append(dict(score(spec.task, spec.scale, out, pair.target, ("psnr", "ssim")),
+                         seconds=time.perf_counter() - start))
+    return rows
+
+
+def evaluate_run(name, run, args, rate=None, load=None):
+    """Scores a finished run on the held-out photos; returns the task's record."""
     saved = TrainConfig.load(run / rundir.CONFIG)
     log = list(read_jsonl(run / rundir.LOG))
     vals = [(r["step"], r["val_psnr"]) for r in log if r.get("event") == "val"]
@@ -110,11 +137,16 @@ def bench_task(name, args, outdir):
     result = evaluate_restoration(spec, images, names, ("psnr", "ssim"), methods, seed=args.seed,
                                   progress=args.progress)
     mean = result["mean"]
+    if spec.task in ("denoise", "deblur"):
+        rows = model_on_uint8_inputs(spec, images, args.seed)
+        for row, same in zip(result["per_image"], rows):
+            row["model_uint8_input"] = same
+        mean["model_uint8_input"] = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
     honest = [m for m in methods if m not in ORACLES]
     best = max(honest, key=lambda m: mean[m]["psnr"])
     return {"task": name, "run": str(run), "steps": saved.total_steps, "calibrated_steps_per_s": rate,
             "train_elapsed_s": elapsed, "precision": "bfloat16" if saved.mixed_precision else "float32",
-            "speed_choice": saved.speed_choice, "load_during_training": load.summary(),
+            "speed_choice": saved.speed_choice, "load_during_training": load,
             "val_psnr_curve": vals, "conventions": conventions_text(spec.task, spec.scale, spec.channels),
             "images": names, "image_sizes": [list(im.shape) for im in images], "baselines": list(methods),
             "best_nonoracle_baseline": best, "ours_minus_best_db": mean["model"]["psnr"] - mean[best]["psnr"],
@@ -127,6 +159,10 @@ def one_line(rec):
     parts = [f"{rec['task']:<8} ours {mean['model']['psnr']:.2f} dB (SSIM {mean['model']['ssim']:.4f})"]
     parts += [f"{m} {mean[m]['psnr']:.2f} dB" for m in rec["baselines"]]
     parts.append(f"ours - {rec['best_nonoracle_baseline']} = {rec['ours_minus_best_db']:+.2f} dB")
+    if "model_uint8_input" in mean:
+        same = mean["model_uint8_input"]["psnr"]
+        parts.append(f"ours on the baselines' uint8 input {same:.2f} dB "
+                     f"({same - mean[rec['best_nonoracle_baseline']]['psnr']:+.2f})")
     parts.append(f"train {rec['train_elapsed_s'] / 60:.1f} min (steps {rec['steps']}, precision {rec['precision']})")
     speed = f"ours {mean['model']['seconds']:.2f} s/img"
     if "bm3d" in mean:
@@ -134,7 +170,9 @@ def one_line(rec):
     else:
         speed += " vs " + ", ".join(f"{m} {mean[m]['seconds']:.2f}" for m in rec["baselines"])
     parts.append(speed)
-    parts.append(f"load {rec['load_during_training']['mean']:.1f} (max {rec['load_during_training']['max']:.1f})")
+    if rec["load_during_training"]:
+        load = rec["load_during_training"]
+        parts.append(f"load {load['mean']:.1f} (max {load['max']:.1f})")
     return " | ".join(parts)
 
 
@@ -146,19 +184,22 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="training and evaluation seed")
     parser.add_argument("--outdir", default="", help="parent of the run directories (default: a temporary folder)")
     parser.add_argument("--out", default="bench_restore_quality.json", help="JSON file of the full records")
+    parser.add_argument("--run", default="", help="evaluate this finished run of the one --tasks task, no training")
     parser.add_argument("--progress", action="store_true", help="show progress bars")
     args = parser.parse_args(argv)
     names = [t.strip() for t in args.tasks.split(",") if t.strip()]
     bad = [t for t in names if t not in TASKS]
     if bad:
         parser.error(f"unknown task(s) {', '.join(bad)}; choose from {', '.join(TASKS)}")
+    if args.run and len(names) != 1:
+        parser.error("--run evaluates one run: give its task alone in --tasks")
     outdir = Path(args.outdir or tempfile.mkdtemp(prefix="restore_quality_"))
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), "unknown")
     records, lines = [], []
     for name in names:
         start = time.time()
-        rec = bench_task(name, args, outdir)
+        rec = evaluate_run(name, Path(args.run), args) if args.run else bench_task(name, args, outdir)
         rec["bench_wall_s"] = time.time() - start
         records.append(rec)
         lines.append(one_line(rec))
