@@ -6,7 +6,7 @@ not offer live here, where the tests reach them:
     small_run, choose,   the small-run switch ($DEEPDECONV_SMALL_RUN) that CI executes with
     when_small
     display              show images and GIFs inline; watch a run's sample grids while it trains
-    charts               read log.jsonl / metrics.jsonl into columns; draw line charts with Pillow
+    charts               read log.jsonl / metrics.jsonl into columns; draw line charts (matplotlib)
     colab                the user's own images on Colab: upload them or mount Google Drive;
                          download results
     restoration          a restoration run's latest validation strips; a damaged copy of a
@@ -14,8 +14,8 @@ not offer live here, where the tests reach them:
     workflow             Inception availability, real images to a folder, metric summaries,
                          execution options for CPU / GPU / TPU
 
-Charts are drawn with Pillow rather than matplotlib so that the notebooks need nothing the
-package does not already depend on, and the same drawing code runs in CI.
+Charts use matplotlib, which Colab and every notebook environment have (the `notebooks` extra
+installs it elsewhere); it is imported only when a chart is drawn.
 """
 import os
 

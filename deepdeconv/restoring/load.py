@@ -16,13 +16,16 @@ import numpy as np
 from deepdeconv import rundir
 from deepdeconv.checkpoint import best_checkpoint, latest_checkpoint, restore_network
 from deepdeconv.config import SCALES, TASKS, RestoreConfig, TrainConfig
+from deepdeconv.data.kernels import gaussian_kernels, kernel_size
 from deepdeconv.errors import UserError
 from deepdeconv.models.restorer import build_restorer
+from deepdeconv.options import parse_range
 
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 # Shipped pretrained restorers: name -> (task, sr scale). Their files are
 # `deepdeconv/pretrained/<name>.keras`; a name whose file is not shipped is not offered.
-PRETRAINED = {"denoise": ("denoise", 1), "denoise_gray": ("denoise", 1), "sr2": ("sr", 2), "sr4": ("sr", 4)}
+PRETRAINED = {"denoise": ("denoise", 1), "denoise_gray": ("denoise", 1), "denoise_gray25": ("denoise", 1),
+              "sr2": ("sr", 2), "sr4": ("sr", 4)}
 RESTORATION_TASKS = tuple(t for t in TASKS if t != "gan")
 
 
@@ -162,9 +165,6 @@ def default_known(spec: RestorerSpec, image, mask=None) -> dict:
     """
     known: dict = {"scale": spec.scale, "sigma": None, "noise": None, "mask": mask}
     if spec.task == "deblur":
-        from deepdeconv.options import parse_range
-        from deepdeconv.data.kernels import gaussian_kernels, kernel_size
-
         lo, hi = parse_range(spec.restore.blur, "--blur", 0.1, 20)
         sigma = 0.5 * (lo + hi)
         known["psf"] = gaussian_kernels(np.array([sigma], np.float32), kernel_size(sigma))[0].numpy()
