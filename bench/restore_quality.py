@@ -16,9 +16,7 @@ lasts `--minutes`; the elapsed time reported is the one the run logged in log.js
 
     python bench/restore_quality.py --tasks denoise --minutes 15 --out bench_restore_quality.json
 
-For denoise and deblur the library feeds the network the unclipped float input (the papers'
-convention) but the baselines the clipped, rounded uint8 file; the network is therefore also
-scored on that same uint8 input ("ours on the baselines' uint8 input"), the like-for-like figure.
+The network and the baselines restore the same degraded file (clipped, rounded uint8).
 The held-out photos are also the run's validation images; the final EMA weights are scored,
 not the best-by-validation checkpoint, so nothing is selected on them.
 
@@ -36,11 +34,10 @@ import numpy as np
 
 from deepdeconv import rundir
 from deepdeconv.config import TrainConfig
-from deepdeconv.data.degrade import degrade_for_eval
 from deepdeconv.fileio import read_jsonl, write_json
 from deepdeconv.metrics.baselines import ORACLES, task_baselines
-from deepdeconv.metrics.restoration import conventions_text, evaluate_restoration, held_out_images, score
-from deepdeconv.pixels import from_uint8, to_uint8
+from deepdeconv.metrics.restoration import conventions_text, evaluate_restoration, held_out_images
+from deepdeconv.pixels import from_uint8
 from deepdeconv.restoring.load import load_restorer
 from deepdeconv.restoring.tiles import restore_array
 from deepdeconv.training import train
@@ -106,22 +103,6 @@ def bench_task(name, args, outdir):
     return evaluate_run(name, run, args, rate, load.summary())
 
 
-def model_on_uint8_inputs(spec, images, seed):
-    """The model fed the same clipped, rounded uint8 degraded image the baselines get.
-
-    `evaluate_restoration` feeds denoise/deblur networks the unclipped float input (the papers'
-    convention) while the baselines restore the uint8 file; this scores the like-for-like case.
-    """
-    rows = []
-    for index, image in enumerate(images):
-        pair = degrade_for_eval(image, spec.restore, spec.task, index, seed=seed, clip=True)
-        start = time.perf_counter()
-        out = to_uint8(restore_array(spec.model, pair.inputs[0], spec.scale))
-        rows.append(dict(score(spec.task, spec.scale, out, pair.target, ("psnr", "ssim")),
-                         seconds=time.perf_counter() - start))
-    return rows
-
-
 def evaluate_run(name, run, args, rate=None, load=None):
     """Scores a finished run on the held-out photos; returns the task's record."""
     saved = TrainConfig.load(run / rundir.CONFIG)
@@ -137,11 +118,6 @@ def evaluate_run(name, run, args, rate=None, load=None):
     result = evaluate_restoration(spec, images, names, ("psnr", "ssim"), methods, seed=args.seed,
                                   progress=args.progress)
     mean = result["mean"]
-    if spec.task in ("denoise", "deblur"):
-        rows = model_on_uint8_inputs(spec, images, args.seed)
-        for row, same in zip(result["per_image"], rows):
-            row["model_uint8_input"] = same
-        mean["model_uint8_input"] = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
     honest = [m for m in methods if m not in ORACLES]
     best = max(honest, key=lambda m: mean[m]["psnr"])
     return {"task": name, "run": str(run), "steps": saved.total_steps, "calibrated_steps_per_s": rate,
@@ -159,10 +135,6 @@ def one_line(rec):
     parts = [f"{rec['task']:<8} ours {mean['model']['psnr']:.2f} dB (SSIM {mean['model']['ssim']:.4f})"]
     parts += [f"{m} {mean[m]['psnr']:.2f} dB" for m in rec["baselines"]]
     parts.append(f"ours - {rec['best_nonoracle_baseline']} = {rec['ours_minus_best_db']:+.2f} dB")
-    if "model_uint8_input" in mean:
-        same = mean["model_uint8_input"]["psnr"]
-        parts.append(f"ours on the baselines' uint8 input {same:.2f} dB "
-                     f"({same - mean[rec['best_nonoracle_baseline']]['psnr']:+.2f})")
     parts.append(f"train {rec['train_elapsed_s'] / 60:.1f} min (steps {rec['steps']}, precision {rec['precision']})")
     speed = f"ours {mean['model']['seconds']:.2f} s/img"
     if "bm3d" in mean:

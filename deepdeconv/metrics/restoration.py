@@ -105,6 +105,10 @@ def _timed(fn):
 def evaluate_restoration(spec, images, names, metrics, methods, seed=0, tile=None, batch=4, progress=True):
     """Scores the model and the baselines on clean images.
 
+    The model and every baseline restore the same degraded image, clipped and rounded to uint8
+    as a user's file holds it (the papers' unclipped noisy input would favour a network fed
+    floats over baselines fed the file).
+
     Args:
         spec: a `restoring.load.RestorerSpec`.
         images: uint8 clean images [H, W, C] (C = the model's channels).
@@ -126,7 +130,7 @@ def evaluate_restoration(spec, images, names, metrics, methods, seed=0, tile=Non
     rows = []
     for index, (image, name) in enumerate(tqdm(list(zip(images, names)), desc="evaluating", unit="img",
                                                disable=not progress, file=sys.stderr)):
-        pair = degrade_for_eval(image, spec.restore, spec.task, index, seed=seed)
+        pair = degrade_for_eval(image, spec.restore, spec.task, index, seed=seed, clip=True)
         row = {"name": name}
         if spec.task != "sr":
             row["input"] = dict(score(spec.task, spec.scale, pair.degraded, pair.target, metrics), seconds=0.0)
