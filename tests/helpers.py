@@ -1,4 +1,6 @@
-"""Tiny configurations shared by the training tests (fast on 2 CPU cores)."""
+"""Tiny configurations and a CLI runner shared by the training tests (fast on 2 CPU cores)."""
+from deepdeconv.cli.common import run_cli
+from deepdeconv.cli.train import main as train_main
 from deepdeconv.config import TrainConfig
 
 
@@ -10,3 +12,10 @@ def tiny_config(outdir, **changes):
                 mixed_precision=False)
     base.update(changes)
     return TrainConfig(**base).validate()
+
+
+def run_train_cli(argv, capsys):
+    """Runs `train.py argv` in this process; returns (exit status, stdout, stderr)."""
+    status = run_cli(train_main, argv)
+    out, err = capsys.readouterr()
+    return status, out, err

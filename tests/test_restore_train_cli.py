@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deepdeconv.cli.common import run_cli
-from deepdeconv.cli.train import main
+from helpers import run_train_cli
 
 TINY = ["--width", "0.125", "--batch", "2", "--patch", "16", "--depth", "1", "--no-progress",
         "--no-mixed-precision"]
@@ -22,16 +21,12 @@ def _folder(path, n=4, size=(40, 30)):
     return path
 
 
-def _run(argv, capsys):
-    status = run_cli(main, argv)
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 @pytest.mark.slow
 def test_denoise_run_writes_config_validation_strips_checkpoints_and_the_restorer(tmp_path, capsys):
     data = _folder(tmp_path / "photos")
-    status, out, err = _run(["--task", "denoise", "--data", str(data), "--steps", "4", "--val-every", "2",
+    status, out, err = run_train_cli(["--task", "denoise", "--data", str(data), "--steps", "4", "--val-every", "2",
                              "--checkpoint-every", "2", "--log-every", "2", "--outdir", str(tmp_path / "runs"),
                              *TINY], capsys)
     assert status == 0, err
@@ -56,10 +51,10 @@ def test_denoise_run_writes_config_validation_strips_checkpoints_and_the_restore
 @pytest.mark.slow
 def test_resumed_restoration_run_continues_in_its_directory(tmp_path, capsys):
     data = _folder(tmp_path / "photos")
-    assert _run(["--task", "sr", "--data", str(data), "--steps", "2", "--val-every", "5",
+    assert run_train_cli(["--task", "sr", "--data", str(data), "--steps", "2", "--val-every", "5",
                  "--outdir", str(tmp_path / "runs"), *TINY], capsys)[0] == 0
     run = tmp_path / "runs" / "00000-photos"
-    status, _, err = _run(["--resume", str(run), "--steps", "3", "--no-progress"], capsys)
+    status, _, err = run_train_cli(["--resume", str(run), "--steps", "3", "--no-progress"], capsys)
     assert status == 0, err
     assert (run / "checkpoints" / "ckpt-000000003.npz").is_file()
 
@@ -73,7 +68,7 @@ def test_resumed_restoration_run_continues_in_its_directory(tmp_path, capsys):
 ])
 def test_restoration_mistakes_are_one_sentence_and_exit_2(tmp_path, capsys, argv, phrase):
     data = _folder(tmp_path / "photos", size=(64, 64))
-    status, _, err = _run([*argv, "--data", str(data), "--steps", "1", "--outdir", str(tmp_path / "runs"),
+    status, _, err = run_train_cli([*argv, "--data", str(data), "--steps", "1", "--outdir", str(tmp_path / "runs"),
                            "--no-progress", "--width", "0.125", "--dry-run"], capsys)
     assert status == 2
     line = err.strip().splitlines()[-1]
@@ -82,6 +77,6 @@ def test_restoration_mistakes_are_one_sentence_and_exit_2(tmp_path, capsys, argv
 
 def test_dry_run_prints_the_config_and_the_restorer_summary(tmp_path, capsys):
     data = _folder(tmp_path / "photos")
-    status, out, err = _run(["--task", "inpaint", "--data", str(data), "--dry-run", *TINY], capsys)
+    status, out, err = run_train_cli(["--task", "inpaint", "--data", str(data), "--dry-run", *TINY], capsys)
     assert status == 0, err
     assert '"task": "inpaint"' in out and "restorer" in out and "correction" in out

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deepdeconv.cli.common import run_cli
-from deepdeconv.cli.train import main
+from helpers import run_train_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 # Precision pinned: an auto run would time both precisions first (tests/test_autotune.py covers that).
@@ -28,16 +27,12 @@ def _folder(path, n=12, size=(40, 30), corrupt=True):
     return path
 
 
-def _run(argv, capsys):
-    status = run_cli(main, argv)
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 @pytest.mark.slow
 def test_cli_trains_on_a_tiny_folder_and_writes_a_complete_run(tmp_path, capsys):
     data = _folder(tmp_path / "pictures")
-    status, out, err = _run(["--data", str(data), "--steps", "2", "--outdir", str(tmp_path / "runs"), *TINY], capsys)
+    status, out, err = run_train_cli(["--data", str(data), "--steps", "2", "--outdir", str(tmp_path / "runs"), *TINY], capsys)
     assert status == 0, err
     run = tmp_path / "runs" / "00000-pictures"
     assert f"done: {run}" in out
@@ -54,9 +49,9 @@ def test_cli_trains_on_a_tiny_folder_and_writes_a_complete_run(tmp_path, capsys)
 @pytest.mark.slow
 def test_cli_resume_continues_the_same_run_directory(tmp_path, capsys):
     outdir = tmp_path / "runs"
-    assert _run(["--steps", "2", "--outdir", str(outdir), *TINY], capsys)[0] == 0
+    assert run_train_cli(["--steps", "2", "--outdir", str(outdir), *TINY], capsys)[0] == 0
     run = outdir / "00000-digits"
-    status, _, err = _run(["--resume", str(run), "--steps", "3", "--no-progress"], capsys)
+    status, _, err = run_train_cli(["--resume", str(run), "--steps", "3", "--no-progress"], capsys)
     assert status == 0, err
     assert (run / "checkpoints" / "ckpt-000000003.npz").is_file()
     assert json.loads((run / "config.json").read_text())["steps"] == 3
@@ -72,7 +67,7 @@ def test_cli_resume_continues_the_same_run_directory(tmp_path, capsys):
     (["--resume", "/no/such/run"], "/no/such/run"),
 ])
 def test_cli_mistakes_get_one_sentence_and_a_non_zero_exit(tmp_path, capsys, argv, message):
-    status, _, err = _run([*TINY, "--outdir", str(tmp_path), *argv], capsys)
+    status, _, err = run_train_cli([*TINY, "--outdir", str(tmp_path), *argv], capsys)
     assert status == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
@@ -83,29 +78,29 @@ def test_cli_refuses_a_folder_without_images(tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "notes.txt").write_text("no images here")
-    status, _, err = _run(["--data", str(empty), "--outdir", str(tmp_path / "runs"), *TINY], capsys)
+    status, _, err = run_train_cli(["--data", str(empty), "--outdir", str(tmp_path / "runs"), *TINY], capsys)
     assert status == 2 and str(empty) in err
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
 @pytest.mark.slow
 def test_cli_refuses_to_resume_with_another_architecture(tmp_path, capsys):
-    assert _run(["--steps", "1", "--outdir", str(tmp_path), *TINY], capsys)[0] == 0
-    status, _, err = _run(["--resume", str(tmp_path / "00000-digits"), "--width", "0.25"], capsys)
+    assert run_train_cli(["--steps", "1", "--outdir", str(tmp_path), *TINY], capsys)[0] == 0
+    status, _, err = run_train_cli(["--resume", str(tmp_path / "00000-digits"), "--width", "0.25"], capsys)
     assert status == 2 and "width" in err and err.count("\n") == 1
 
 
 @pytest.mark.slow
 def test_cli_refuses_a_corrupt_checkpoint(tmp_path, capsys):
-    assert _run(["--steps", "1", "--outdir", str(tmp_path), *TINY], capsys)[0] == 0
+    assert run_train_cli(["--steps", "1", "--outdir", str(tmp_path), *TINY], capsys)[0] == 0
     run = tmp_path / "00000-digits"
     (run / "checkpoints" / "ckpt-000000001.npz").write_bytes(b"garbage")
-    status, _, err = _run(["--resume", str(run), "--steps", "2"], capsys)
+    status, _, err = run_train_cli(["--resume", str(run), "--steps", "2"], capsys)
     assert status == 2 and "ckpt-000000001.npz" in err
 
 
 def test_dry_run_prints_the_resolved_config_and_writes_nothing(tmp_path, capsys):
-    status, out, _ = _run(["--dry-run", "--outdir", str(tmp_path / "runs"), *TINY], capsys)
+    status, out, _ = run_train_cli(["--dry-run", "--outdir", str(tmp_path / "runs"), *TINY], capsys)
     assert status == 0
     assert '"channels": 1' in out and "generator" in out and "discriminator" in out
     assert not (tmp_path / "runs").exists()
