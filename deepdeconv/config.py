@@ -42,6 +42,8 @@ class RestoreConfig:
     blur: str = opt("1.6", "deblur: Gaussian PSF sigma in pixels, or a range lo-hi")
     blur_kind: str = opt("gaussian", "deblur: gaussian, motion (line kernels) or mixed")
     blur_noise: float = opt(2.0, "deblur: noise sigma (0..255) added after blurring, as a camera would")
+    unclipped: bool = opt(False, "denoise/deblur: train on the papers' unclipped float input rather than "
+                                  "the clipped, rounded uint8 image a user's file holds")
     scale: int = opt(2, "sr: upscaling factor, 2, 3 or 4")
     jpeg_quality: str = opt("10-50", "jpeg: JPEG quality of the input, or a range lo-hi")
     mask: str = opt("mixed", "inpaint: box, free (brush strokes) or mixed masks")

@@ -72,10 +72,16 @@ def test_zero_noise_leaves_the_image_unchanged():
         np.testing.assert_allclose(noisy.numpy(), clean.numpy(), atol=1e-6)
 
 
-def test_training_noise_is_not_clipped():
-    clean = _flat(1.0, (2, 32, 32, 1))
-    inputs, target = dg.degrade(clean, RestoreConfig(noise="25"), "denoise", SEED)
-    assert float(tf.reduce_max(inputs)) > 1.1 and target is clean
+@pytest.mark.parametrize("task", ["denoise", "deblur"])
+def test_training_input_is_clipped_and_rounded_like_a_file_unless_unclipped(task):
+    clean = tf.concat([_flat(1.0, (2, 32, 16, 1)), _flat(-1.0, (2, 32, 16, 1))], axis=2)
+    inputs, target = dg.degrade(clean, RestoreConfig(noise="25", blur_noise=10.0), task, SEED)
+    levels = (inputs.numpy() + 1.0) * 127.5
+    assert levels.min() == 0.0 and levels.max() == 255.0 and target is clean
+    np.testing.assert_allclose(levels, np.round(levels), atol=1e-4)
+    raw, _ = dg.degrade(clean, RestoreConfig(noise="25", blur_noise=10.0, unclipped=True), task, SEED)
+    assert float(tf.reduce_max(raw)) > 1.05 and float(tf.reduce_min(raw)) < -1.05
+    np.testing.assert_allclose(inputs.numpy(), from_uint8(to_uint8(raw.numpy())).numpy(), atol=1e-6)
 
 
 def test_gaussian_psf_sums_to_one_is_symmetric_and_sized_3_sigma():
@@ -110,10 +116,10 @@ def test_blur_is_a_convolution_with_symmetric_borders_like_scipy_reflect():
 def test_deblur_keeps_a_constant_image_constant_up_to_its_noise():
     clean = _flat(0.3, (2, 32, 32, 3))
     for kind in ("gaussian", "motion", "mixed"):
-        config = RestoreConfig(blur="0.5-3", blur_kind=kind, blur_noise=0.0)
+        config = RestoreConfig(blur="0.5-3", blur_kind=kind, blur_noise=0.0, unclipped=True)
         inputs, _ = dg.degrade(clean, config, "deblur", SEED)
         np.testing.assert_allclose(inputs.numpy(), 0.3, atol=1e-5)
-    inputs, _ = dg.degrade(clean, RestoreConfig(blur_noise=2.0), "deblur", SEED)
+    inputs, _ = dg.degrade(clean, RestoreConfig(blur_noise=2.0, unclipped=True), "deblur", SEED)
     assert _noise_std(inputs, clean) == pytest.approx(2.0, rel=0.05)
 
 
@@ -224,11 +230,11 @@ def test_degrade_runs_inside_a_tf_function():
 
 def test_eval_pairs_are_reproducible_and_clip_like_a_file_on_request():
     image = _gradient_image()
-    config = RestoreConfig(noise="30")
+    config = RestoreConfig(noise="30", unclipped=True)
     a = dg.degrade_for_eval(image, config, "denoise", 5)
     b = dg.degrade_for_eval(image, config, "denoise", 5)
     np.testing.assert_array_equal(a.inputs, b.inputs)
-    assert a.level == 30.0 and a.inputs.min() < -1  # unclipped by default, as the papers
+    assert a.level == 30.0 and a.inputs.min() < -1  # as trained: unclipped, as the papers
     assert not np.array_equal(a.inputs, dg.degrade_for_eval(image, config, "denoise", 6).inputs)
     clipped = dg.degrade_for_eval(image, config, "denoise", 5, clip=True)
     np.testing.assert_array_equal(clipped.degraded, a.degraded)

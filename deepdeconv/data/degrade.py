@@ -3,7 +3,7 @@
 Public API:
     degrade(clean, restore, task, seed) -> (inputs, target)
         training: clean float32 [B, H, W, C] in [-1, 1], seed int [2]; target is `clean`.
-    degrade_for_eval(image, restore, task, index, seed=0, clip=None) -> EvalPair
+    degrade_for_eval(image, restore, task, index, seed=0, clip=False) -> EvalPair
         one whole uint8 image [H, W, C], degraded as training does, seeded by (seed, index).
     validation_pairs(images, restore, task, seed=0) -> list of EvalPair
     add_noise(clean, sigma_range, kind, seed); blur_kernels(batch, restore, seed, max_side=None);
@@ -17,11 +17,13 @@ Network input per task (C = image channels):
              peak = 0.5 * (255 / sigma)**2 photons at white, so that the noise std at mid grey
              (x = 0.5) equals sigma (darker pixels get less, brighter more: std ~ sqrt(x)).
              "mixed": Poisson-Gaussian, each part with sigma / sqrt(2), so the total std at mid
-             grey is again sigma. Not clipped, as in the papers (DnCNN, FFDNet); evaluation
-             can clip and round it as a user's file would be (`clip=True`).
+             grey is again sigma. Then clipped and rounded to uint8 levels, as a user's
+             file holds it: dark and bright regions lose the noise that leaves 0..255, and
+             a network trained on unclipped noise mistakes what is left for detail there.
+             `--unclipped` trains on the papers' float input instead (DnCNN, FFDNet).
     deblur   clean convolved with a PSF (`kernels`: Gaussian of sigma `--blur`, or a motion
              path 4 sigma long, or either per image for "mixed"; symmetric borders), plus
-             Gaussian noise of sigma `--blur-noise`; not clipped.
+             Gaussian noise of sigma `--blur-noise`; clipped and rounded as for denoise.
     sr       the clean (HR) patch downscaled by `--scale` with antialiased bicubic (below),
              then rounded to uint8 levels: SR test sets store LR images as 8-bit files, so
              the network trains on what it will be given. [B, H/s, W/s, C]: the model upsamples.
@@ -66,7 +68,6 @@ from deepdeconv.pixels import from_uint8, to_uint8, to_uint8_tensor
 
 TASKS = ("denoise", "deblur", "sr", "inpaint", "jpeg")
 EVAL_SALT = 3  # evaluation draws are a stream apart from the training ones (patches.PATCH_SALT...)
-_CLIP_BY_DEFAULT = ("sr", "jpeg")  # tasks whose input is uint8 anyway
 
 
 def _split(seed, n):
@@ -170,14 +171,15 @@ def _degrade(clean, restore, task, seed, whole_image=False):
     """(network input, level [B] or None, kernel [B, k, k] or None, mask [B, H, W, 1] or None)."""
     s_main, s_noise = _split(seed, 2)
     batch = _batch(clean)
+    as_file = (lambda x: x) if restore.unclipped else (lambda x: from_uint8(to_uint8_tensor(x)))
     if task == "denoise":
         noisy, sigma = add_noise(clean, parse_range(restore.noise, "--noise", 0, 255), restore.noise_kind, s_main)
-        return noisy, sigma, None, None
+        return as_file(noisy), sigma, None, None
     if task == "deblur":
         side = min(clean.shape[1], clean.shape[2]) if clean.shape[1] is not None else None
         kernels = blur_kernels(batch, restore, s_main, side)
         noisy, sigma = add_noise(blur(clean, kernels), (restore.blur_noise, restore.blur_noise), "gaussian", s_noise)
-        return noisy, sigma, kernels, None
+        return as_file(noisy), sigma, kernels, None
     if task == "sr":
         return from_uint8(to_uint8_tensor(downscale(clean, restore.scale))), None, None, None
     if task == "inpaint":
@@ -231,7 +233,7 @@ class EvalPair:
     mask: Optional[np.ndarray] = None
 
 
-def degrade_for_eval(image, restore, task, index, seed=0, clip=None) -> EvalPair:
+def degrade_for_eval(image, restore, task, index, seed=0, clip=False) -> EvalPair:
     """Degrades one whole image as training does, reproducibly for (seed, index).
 
     Args:
@@ -241,8 +243,8 @@ def degrade_for_eval(image, restore, task, index, seed=0, clip=None) -> EvalPair
         index: the image's position in the evaluation set (its own draws).
         seed: evaluation seed.
         clip: feed the network the clipped, rounded uint8 image (what a user's file holds)
-            rather than the unclipped float; default True for sr and jpeg (uint8 either
-            way), False for the rest, as the papers report.
+            even when the run trained on unclipped input (`--unclipped`); by default the
+            network gets what training gave it (uint8 levels unless `--unclipped`).
 
     Returns:
         An EvalPair.
@@ -255,7 +257,7 @@ def degrade_for_eval(image, restore, task, index, seed=0, clip=None) -> EvalPair
     inputs, level, kernel, mask = _degrade(clean, restore, task, batch_seed(seed, index, EVAL_SALT), whole_image=True)
     channels = image.shape[-1]
     degraded = to_uint8(inputs[0, ..., :channels].numpy())
-    if clip if clip is not None else task in _CLIP_BY_DEFAULT:
+    if clip:
         inputs = tf.concat([from_uint8(degraded[None]), inputs[..., channels:]], axis=-1)
     return EvalPair(inputs=inputs.numpy(), degraded=degraded, target=image,
                     level=None if level is None else float(level[0]),
