@@ -214,7 +214,8 @@ def test_clean_patches_alone_are_degraded_inside_the_step_by_the_degrade_callabl
     from deepdeconv.data.degrade import degrade
     from deepdeconv.data.patches import patch_batches
 
-    config = _config(tmp_path, "denoise", noise="0")  # no noise: the identity restorer is already perfect
+    # No noise and the float input (not rounded to uint8): the identity restorer is already perfect.
+    config = _config(tmp_path, "denoise", noise="0", unclipped=True)
     seeds = []
 
     def no_noise(clean, seed):
