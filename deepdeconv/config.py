@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Optional
 
 from deepdeconv.errors import UserError
+from deepdeconv.fileio import write_json
 from deepdeconv.options import check_field_types, dataclass_from_dict, opt, parse_range, require
 
 TASKS = ("gan", "denoise", "deblur", "sr", "inpaint", "jpeg")
@@ -303,7 +304,6 @@ class TrainConfig:
 
     def save(self, path) -> None:
         """Writes the config as JSON, atomically."""
-        from deepdeconv.fileio import write_json
         write_json(path, self.to_dict())
 
     @classmethod

@@ -10,27 +10,19 @@ import hashlib
 import os
 from pathlib import Path
 
+from deepdeconv.data.builtin import DATASETS, NAMES
 from deepdeconv.errors import UserError
 from deepdeconv.fileio import is_image_file, slug
 from deepdeconv.paths import walk_dirs
 
 
-
-def _builtin():
-    # Deferred: deepdeconv.data imports remote, which imports the cache module that imports this one.
-    from deepdeconv.data.builtin import DATASETS, NAMES
-
-    return NAMES, DATASETS
-
-
 def _split(spec):
     """(built-in data set name or "", local path text or None) of a data spec, as `load_source` reads it."""
     spec = str(spec)
-    names, datasets = _builtin()
-    if spec in names or "://" in spec:
+    if spec in NAMES or "://" in spec:
         return "", None
     name, colon, rest = spec.partition(":")
-    if colon and name in datasets and rest:
+    if colon and name in DATASETS and rest:
         return name, rest
     return "", spec
 

@@ -11,6 +11,8 @@ import tensorflow as tf
 from deepdeconv import distribute, losses, precision, rundir
 from deepdeconv.augment import StatelessRandom, diff_augment
 from deepdeconv.ema import update_ema
+from deepdeconv.models import build_discriminator, build_generator
+from deepdeconv.models.conditional import num_classes
 
 
 # Random streams of one step: latents, the generator's augmentation, then one per discriminator
@@ -238,9 +240,6 @@ def build_gan(config):
     Returns:
         A compiled GAN.
     """
-    from deepdeconv.models import build_discriminator, build_generator
-    from deepdeconv.models.conditional import num_classes
-
     classes = num_classes(config)
     # Initial weights come from the config's seed too, so a run is reproducible from config.json.
     keras.utils.set_random_seed(config.seed)

@@ -13,6 +13,8 @@ import tensorflow as tf
 from deepdeconv import distribute, losses, precision, rundir
 from deepdeconv.ema import update_ema
 from deepdeconv.errors import UserError
+from deepdeconv.models import build_discriminator
+from deepdeconv.models.restorer import build_restorer
 
 _TRACKERS = ("loss", "pixel", "psnr_train")
 _ADVERSARIAL_TRACKERS = ("d_loss", "g_adv")
@@ -160,8 +162,6 @@ class Restorer(keras.Model):
 
 
 def _networks(config, name):
-    from deepdeconv.models.restorer import build_restorer
-
     r = config.restore
     return build_restorer(config.task, config.channels, config.width, r.depth, r.scale, r.upsample, name=name)
 
@@ -183,8 +183,6 @@ def build_restorer_model(config, degrade=None):
         UserError: `--adversarial` with a patch size the discriminator cannot take, or with
             a loss that needs a gradient penalty.
     """
-    from deepdeconv.models import build_discriminator
-
     r = config.restore
     if r.adversarial and (r.patch < 8 or r.patch & (r.patch - 1)):
         raise UserError(f"--adversarial needs a --patch that is a power of two (the discriminator halves it down "

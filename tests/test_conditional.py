@@ -308,9 +308,9 @@ def _labelled_centres_folder(root, per_class=10):
 
 def _evaluate_stub_generator(tmp_path, monkeypatch, capsys, real, metrics="cfid"):
     from deepdeconv.cli import evaluate
-    from deepdeconv.metrics import classifier
+    from deepdeconv.metrics import evaluator
 
-    monkeypatch.setattr(classifier, "classifier_for", lambda *args, **kwargs: _StubClassifier())
+    monkeypatch.setattr(evaluator, "classifier_for", lambda *args, **kwargs: _StubClassifier())
     path = tmp_path / "generator.keras"
     _stub_generator().save(path)
     assert evaluate.main([str(path), "--real", str(real), "--metrics", metrics, "--num-gen", "30",

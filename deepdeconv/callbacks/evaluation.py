@@ -12,6 +12,9 @@ import tensorflow as tf
 from deepdeconv import rundir
 from deepdeconv.callbacks.base import StepCallback
 from deepdeconv.fileio import append_jsonl, read_jsonl
+from deepdeconv.metrics.evaluator import Evaluator
+from deepdeconv.metrics.registry import parse_metrics
+from deepdeconv.metrics.sources import generator_stream, source_stream
 
 # Latent seeds for evaluation start here, away from the sample grids' seeds 0..N: the same
 # images are measured at every evaluation, so differences come from the weights alone.
@@ -32,10 +35,6 @@ def prepared_evaluator(config, real_source, metric_names, **evaluator_options):
         metric_names: "cfid,cis" or a list of names.
         **evaluator_options: passed to `metrics.evaluator.Evaluator`.
     """
-    from deepdeconv.metrics.evaluator import Evaluator
-    from deepdeconv.metrics.registry import parse_metrics
-    from deepdeconv.metrics.sources import source_stream
-
     real = source_stream(real_source, spec=config.data)
     evaluator = Evaluator(parse_metrics(metric_names, "--eval-metrics"), real, resolution=real_source.resolution,
                           channels=real_source.channels, progress=True, **evaluator_options)
@@ -67,8 +66,6 @@ class EvaluationCallback(StepCallback):
 
     def __init__(self, run_dir, config, real_source, every_steps, metric_names, num_gen, on_best=None,
                  writer=None, progress=False, evaluator=None, **evaluator_options):
-        from deepdeconv.metrics.registry import parse_metrics
-
         super().__init__(every_steps)
         self.run_dir = Path(run_dir)
         self.config = config
@@ -109,8 +106,6 @@ class EvaluationCallback(StepCallback):
 
     def evaluate_now(self):
         """Evaluates the current generator (once per step) and returns the record."""
-        from deepdeconv.metrics.sources import generator_stream
-
         step = self.current_step()
         if step == self.evaluated_step:
             return None

@@ -7,6 +7,9 @@ import re
 import sys
 import tempfile
 
+from deepdeconv.errors import UserError
+from deepdeconv.paths import expand_argv
+
 # Lines TensorFlow's shared libraries print while loading and looking for a GPU, before its
 # logging honours TF_CPP_MIN_LOG_LEVEL: notices, and on a machine without a GPU a cuInit
 # failure logged as an error although nothing failed. Anything else printed then is kept.
@@ -89,9 +92,6 @@ def run_cli(main, argv=None):
     Returns:
         The process exit status (0 on success).
     """
-    from deepdeconv.errors import UserError
-    from deepdeconv.paths import expand_argv
-
     try:
         status = main(expand_argv(sys.argv[1:] if argv is None else argv))
     except UserError as e:

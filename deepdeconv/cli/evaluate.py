@@ -4,7 +4,10 @@ import json
 import sys
 from pathlib import Path
 
+from deepdeconv import rundir
+from deepdeconv.cli.common import quiet_tensorflow, run_cli
 from deepdeconv.errors import UserError
+from deepdeconv.fileio import append_jsonl
 
 EPILOG = """\
 examples:
@@ -89,6 +92,7 @@ def main(argv=None):
         if value is not None and value < low:
             raise UserError(f"{name} must be at least {low}, got {value}.")
     # --- restoration runs are measured by PSNR/SSIM against classical baselines ---
+    # Deferred: TensorFlow takes seconds to import, and --help or an argument error must answer at once.
     from deepdeconv.metrics.restoration import is_restoration_run, restoration_main
 
     if args.fake is not None and is_restoration_run(args.fake):
@@ -123,9 +127,6 @@ def main(argv=None):
         print(f"warning: {text}", file=sys.stderr)
     print(json.dumps(record, sort_keys=True))
     if run_dir is not None:
-        from deepdeconv import rundir
-        from deepdeconv.fileio import append_jsonl
-
         append_jsonl(run_dir / rundir.METRICS, dict(record, event="evaluate"))
         if fake_url:
             remote.upload_file(run_dir / rundir.METRICS, remote.join(fake_url, rundir.METRICS))
@@ -140,7 +141,6 @@ def _fake_stream(args):
     from deepdeconv.metrics import sources
 
     path = Path(args.fake)
-    from deepdeconv import rundir
 
     is_run = path.is_dir() and (path / rundir.CONFIG).is_file()
     if is_run or (path.is_file() and path.suffix == ".keras"):
@@ -208,7 +208,5 @@ def _save_stats_only(args, metrics):
 
 def console_main():
     """Entry point of the `deepdeconv-evaluate` console script."""
-    from deepdeconv.cli.common import quiet_tensorflow, run_cli
-
     quiet_tensorflow()
     sys.exit(run_cli(main))

@@ -2,6 +2,8 @@
 import argparse
 import sys
 
+from deepdeconv.cli.common import quiet_tensorflow, run_cli
+
 EPILOG = """\
 examples:
   # everything (SavedModel + TFLite float32 and dynamic-range quantised) -> RUN/export/
@@ -52,7 +54,5 @@ def main(argv=None):
 
 def console_main():
     """Entry point of the `deepdeconv-export` console script."""
-    from deepdeconv.cli.common import quiet_tensorflow, run_cli
-
     quiet_tensorflow()
     sys.exit(run_cli(main))

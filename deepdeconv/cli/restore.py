@@ -2,6 +2,7 @@
 import argparse
 import sys
 
+from deepdeconv.cli.common import quiet_tensorflow, run_cli
 from deepdeconv.errors import UserError
 
 EPILOG = """\
@@ -69,6 +70,7 @@ def main(argv=None):
     for name, value, low in (("--tile", args.tile, 16), ("--batch", args.batch, 1)):
         if value is not None and value < low:
             raise UserError(f"{name} must be at least {low}, got {value}.")
+    # Deferred: TensorFlow takes seconds to import, and --help or an argument error must answer at once.
     from deepdeconv.metrics.restoration import comparison_baseline
     from deepdeconv.restoring.files import plan_jobs, restore_files
     from deepdeconv.restoring.load import load_restorer
@@ -95,7 +97,5 @@ def main(argv=None):
 
 def console_main():
     """Entry point of the `deepdeconv-restore` console script."""
-    from deepdeconv.cli.common import quiet_tensorflow, run_cli
-
     quiet_tensorflow()
     sys.exit(run_cli(main))

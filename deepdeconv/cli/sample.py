@@ -4,7 +4,9 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from deepdeconv.cli.common import quiet_tensorflow, run_cli
 from deepdeconv.errors import UserError
+from deepdeconv.rundir import require_run_dir
 from deepdeconv.sampling import outputs
 
 EPILOG = """\
@@ -149,6 +151,7 @@ def _check_options(args):
 
 def _local_source(args, mode):
     """`args.source`, or for a gs:// run a local copy of what this command reads."""
+    # Deferred: TensorFlow takes seconds to import, and --help or an argument error must answer at once.
     from deepdeconv import remote
 
     if not remote.is_url(args.source):
@@ -176,7 +179,6 @@ def _load(args, seeds):
 
 
 def _progress_gif(args):
-    from deepdeconv.rundir import require_run_dir
     from deepdeconv.sampling.tasks import write_progress_gif
 
     run_dir = require_run_dir(args.source)
@@ -265,7 +267,5 @@ def _thresholds(text):
 
 def console_main():
     """Entry point of the `deepdeconv-sample` console script."""
-    from deepdeconv.cli.common import quiet_tensorflow, run_cli
-
     quiet_tensorflow()
     sys.exit(run_cli(main))

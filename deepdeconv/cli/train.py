@@ -6,6 +6,8 @@ import sys
 import typing
 
 from deepdeconv.cli.common import quiet_tensorflow, run_cli
+from deepdeconv.config import RestoreConfig, TrainConfig
+from deepdeconv.errors import UserError
 from deepdeconv.signals import sigterm_interrupts
 
 EPILOG = """examples:
@@ -58,8 +60,6 @@ def _add_options(group, cls, skip=()):
 
 def build_parser():
     """The training argument parser; config options are generated from the config's fields."""
-    from deepdeconv.config import RestoreConfig, TrainConfig
-
     parser = argparse.ArgumentParser(
         prog="train.py", description="Train a GAN, or a restoration network (denoise, deblur, sr, inpaint, jpeg), "
                                      "on a folder of images or a built-in dataset.",
@@ -78,6 +78,7 @@ def build_parser():
 
 
 def _dry_run(config):
+    # Deferred: TensorFlow takes seconds to import, and --help or an argument error must answer at once.
     from deepdeconv.training import build_model, load_data, resolve_config
 
     config = resolve_config(config, load_data(config))
@@ -97,8 +98,6 @@ def main(argv=None):
     """Parses `argv` and trains (or resumes, or dry-runs). Returns the exit status."""
     args = build_parser().parse_args(argv)
     from deepdeconv import training
-    from deepdeconv.config import TrainConfig
-    from deepdeconv.errors import UserError
 
     meta = {"resume", "dry_run", "no_progress", "allow_data_change"}
     given = {k: v for k, v in vars(args).items() if k not in meta}

@@ -1,6 +1,9 @@
 """Choosing the network to export (like `sample.py`) and describing it for the serving functions."""
 from pathlib import Path
 
+import keras
+import numpy as np
+
 from deepdeconv import rundir
 from deepdeconv.config import TrainConfig
 from deepdeconv.errors import UserError
@@ -11,8 +14,6 @@ from deepdeconv.sampling.load import load_generator
 
 
 def _load_keras(path, what):
-    import keras  # deferred: importing Keras starts TensorFlow, slow for a CLI that may only print an error
-
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as e:  # Keras raises many types for a damaged or foreign file.
@@ -36,8 +37,6 @@ def _probe_multiple(model, channels_in):
     A restorer that halves its input `depth` times and adds skip connections fails on sides
     that are not multiples of 2**depth; probing with 3 * 2**k finds that k without a config.
     """
-    import numpy as np
-
     for k in range(8):
         side = 3 * 2 ** k
         try:

@@ -24,6 +24,7 @@ import tensorflow as tf
 from keras import layers
 from tqdm import tqdm
 
+from deepdeconv.data import load_source
 from deepdeconv.errors import UserError
 from deepdeconv.fileio import atomic_path, write_json
 from deepdeconv.cache import cache_dir
@@ -196,7 +197,6 @@ def classifier_for(data, resolution, channels, cache=True, progress=True, steps=
     if cache and model_path.is_file() and info_path.is_file():
         return ClassifierNetwork(keras.models.load_model(model_path, compile=False), json.loads(info_path.read_text()))
     if spec is not None:
-        from deepdeconv.data import load_source
         source = load_source(str(spec), resolution, channels)
     else:
         source = data

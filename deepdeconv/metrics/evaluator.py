@@ -13,12 +13,15 @@ import numpy as np
 
 from deepdeconv.errors import UserError
 from deepdeconv.metrics import registry
+from deepdeconv.metrics.classifier import classifier_for
 from deepdeconv.metrics.fid import FewSamplesWarning, frechet_distance, warn_if_few_samples
+from deepdeconv.metrics.inception import InceptionNetwork
 from deepdeconv.metrics.inception_score import inception_score
+from deepdeconv.metrics.keras_inception import KerasInceptionNetwork
 from deepdeconv.metrics.kid import kernel_inception_distance
 from deepdeconv.metrics.passes import DEFAULT_BATCH, Accumulator, run_networks
 from deepdeconv.metrics.precision_recall import precision_recall
-from deepdeconv.metrics.sources import ImageStream, array_stream, data_stream
+from deepdeconv.metrics.sources import ImageStream, array_stream, data_stream, source_stream
 from deepdeconv.metrics.stats import cached_stats, load_stats, save_stats, store_cached_stats
 
 def _as_stream(data, resolution, channels, limit, what):
@@ -27,7 +30,6 @@ def _as_stream(data, resolution, channels, limit, what):
     if isinstance(data, np.ndarray):
         return array_stream(data if limit is None else data[:limit])
     if hasattr(data, "images") and hasattr(data, "num_images"):  # an ImageSource
-        from deepdeconv.metrics.sources import source_stream
         return source_stream(data, limit=limit)
     if isinstance(data, (str, Path)):
         return data_stream(str(data), resolution, channels, limit)
@@ -115,18 +117,14 @@ class Evaluator:
         """The feature network for "inception", "keras" or "classifier" (built on first use)."""
         if kind not in self._networks:
             if kind == registry.INCEPTION:
-                from deepdeconv.metrics.inception import InceptionNetwork
                 self._networks[kind] = InceptionNetwork(self._inception, download=self._download)
             elif kind == registry.KERAS:
-                from deepdeconv.metrics.keras_inception import KerasInceptionNetwork
                 self._networks[kind] = KerasInceptionNetwork(self._keras_weights)
             else:
                 self._networks[kind] = self._classifier()
         return self._networks[kind]
 
     def _classifier(self):
-        from deepdeconv.metrics.classifier import classifier_for
-
         if not self.classifier_data:
             raise UserError("Classifier metrics need the real data as a folder or dataset name (not a statistics "
                             "file or an array) to train the classifier on.")

@@ -6,6 +6,7 @@ last block, inputs scaled by x / 127.5 - 1). FID and IS computed with it are int
 consistent but differ from every published number. Use it only when the 2015 graph cannot
 be had and the classifier metrics do not fit.
 """
+import keras
 import tensorflow as tf
 
 from deepdeconv.errors import UserError
@@ -30,8 +31,6 @@ class KerasInceptionNetwork(Uint8Network):
             weights: "imagenet" (Keras downloads them once into ~/.keras/models), a path to
                 the weights file, or None for random weights (tests and benchmarks only).
         """
-        import keras
-
         try:
             model = keras.applications.InceptionV3(weights=weights, include_top=True)
         except Exception as e:  # Keras raises several types for a failed download

@@ -21,7 +21,9 @@ from tqdm.auto import tqdm
 
 from deepdeconv.errors import UserError
 from deepdeconv.metrics.fid import FewSamplesWarning, frechet_distance
+from deepdeconv.metrics.registry import CLASSIFIER
 from deepdeconv.metrics.stats import StreamingStats
+from deepdeconv.sampling import generate_from_seeds, is_conditional, num_classes_of
 from deepdeconv.sampling.latents import class_of
 from deepdeconv.pixels import to_uint8
 
@@ -56,8 +58,6 @@ def evaluate_per_class(generator, classifier, class_names=(), *, real=None, fid_
     Raises:
         UserError: the generator is unconditional, or the classifier's classes do not match.
     """
-    from deepdeconv.sampling import generate_from_seeds, is_conditional, num_classes_of
-
     if not is_conditional(generator):
         raise UserError("Per-class evaluation needs a conditional generator, but this one is unconditional.")
     names = _class_names(generator, classifier, class_names, num_classes_of)
@@ -114,9 +114,6 @@ def per_class_for_evaluator(evaluator, generator, class_names=(), num_images=100
         num_images: generated images in total, split evenly over the classes.
         seed: first latent seed.
     """
-    from deepdeconv.metrics.registry import CLASSIFIER
-    from deepdeconv.sampling import num_classes_of
-
     fid = next((m for m in evaluator.metrics if m.kind == "fid"), None)
     source = getattr(evaluator.real, "source", None)
     real = source if fid is not None and source is not None and source.class_names else None

@@ -22,12 +22,18 @@ import time
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from deepdeconv import rundir
 from deepdeconv.config import TrainConfig
+from deepdeconv.data.degrade import degrade_for_eval
+from deepdeconv.data.fullsize import PHOTOS, held_out_indices, load_full_images
 from deepdeconv.errors import UserError
+from deepdeconv.fileio import append_jsonl
 from deepdeconv.metrics import baselines, fidelity
 from deepdeconv.pixels import to_uint8
+from deepdeconv.restoring.load import default_known, load_restorer
+from deepdeconv.restoring.tiles import restore_array
 
 METRICS = ("psnr", "ssim")
 MAX_TILE_BATCH = 8
@@ -122,11 +128,6 @@ def evaluate_restoration(spec, images, names, metrics, methods, seed=0, tile=Non
     Returns:
         {"per_image": [{"name", method: {metric..., "seconds"}}], "mean": {method: {...}}}.
     """
-    from tqdm import tqdm
-
-    from deepdeconv.data.degrade import degrade_for_eval
-    from deepdeconv.restoring.tiles import restore_array
-
     rows = []
     for index, (image, name) in enumerate(tqdm(list(zip(images, names)), desc="evaluating", unit="img",
                                                disable=not progress, file=sys.stderr)):
@@ -191,8 +192,6 @@ def held_out_images(config, channels, real=None, num_real=None):
     Returns:
         (list of uint8 [H, W, channels] images, list of file names).
     """
-    from deepdeconv.data.fullsize import PHOTOS, held_out_indices, load_full_images
-
     source = real or config.restore.val or config.data
     full = load_full_images(source, channels, min_side=16, option="--real", split="val")
     keep = range(len(full.images))
@@ -215,8 +214,6 @@ def comparison_baseline(spec):
     level is estimated from the image. A task whose baseline is the input itself (jpeg)
     gives no third panel.
     """
-    from deepdeconv.restoring.load import default_known
-
     name = baselines.TASK_BASELINES[spec.task][0]
 
     def baseline(pixels, mask):
@@ -236,9 +233,6 @@ def restoration_main(args):
     Without --real: the run's --val folder, else the built-in held-out photos for
     `--data photos`, else the run's fixed held-out slice of its --data.
     """
-    from deepdeconv.fileio import append_jsonl
-    from deepdeconv.restoring.load import load_restorer
-
     run = rundir.require_run_dir(args.fake)
     config = TrainConfig.load(run / rundir.CONFIG)
     metrics = parse_metric_names(args.metrics)

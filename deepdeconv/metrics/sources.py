@@ -11,10 +11,13 @@ from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 import numpy as np
+from PIL import Image
 
+from deepdeconv.data import load_source, real_uint8_batches
 from deepdeconv.fingerprint import source_key
 from deepdeconv.errors import UserError
 from deepdeconv.fileio import is_image_file
+from deepdeconv.sampling import generate_from_seeds, is_conditional, num_classes_of
 from deepdeconv.sampling.latents import class_of
 
 
@@ -66,8 +69,6 @@ def source_stream(source, spec=None, limit=None):
             classifier (an ImageSource alone does not say which folder it came from).
         limit: use only the first `limit` images.
     """
-    from deepdeconv.data import real_uint8_batches
-
     n = source.num_images if limit is None else min(limit, source.num_images)
     reference = {"data": spec or source.name, "resolution": source.resolution, "channels": source.channels,
                  "num_images": n}
@@ -84,8 +85,6 @@ def source_stream(source, spec=None, limit=None):
 
 def data_stream(spec, resolution, channels=None, limit=None):
     """A stream over a data spec (folder, digits, mnist, fashion_mnist, cifar10) at a resolution."""
-    from deepdeconv.data import load_source
-
     return source_stream(load_source(str(spec), resolution, channels), spec=str(spec), limit=limit)
 
 
@@ -103,8 +102,6 @@ def generator_stream(generator, num_images, seed=0, description=None, num_classe
         description: what to record as the generator (e.g. the checkpoint path).
         num_classes: classes of a conditional generator (read from the model when None).
     """
-    from deepdeconv.sampling import generate_from_seeds, is_conditional, num_classes_of
-
     labels = None
     if is_conditional(generator):
         num_classes = num_classes or num_classes_of(generator)
@@ -126,8 +123,6 @@ def generator_stream(generator, num_images, seed=0, description=None, num_classe
 
 def folder_resolution(folder):
     """Side of the first image in a folder, for comparing two folders at their own size."""
-    from PIL import Image
-
     for path in sorted(Path(folder).rglob("*")):
         if is_image_file(path):
             try:

@@ -2,6 +2,7 @@
 import math
 
 import numpy as np
+from PIL import Image
 
 from deepdeconv.errors import UserError
 from deepdeconv.fileio import read_jsonl
@@ -71,7 +72,6 @@ def line_chart(columns, x, ys, title="", size=(480, 280)):
     # figure is drawn off-screen (Agg) so no display or pyplot state is involved.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from PIL import Image
 
     ys = [ys] if isinstance(ys, str) else list(ys)
     missing = [name for name in (x, *ys) if name not in columns]

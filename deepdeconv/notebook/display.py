@@ -14,23 +14,22 @@ import threading
 import time
 from pathlib import Path
 
+from PIL import Image
+
 from deepdeconv import rundir
 
+from deepdeconv.sampling import to_pil
 # Pictures narrower than this are enlarged by a whole factor: 32-pixel samples are unreadable.
 MIN_WIDTH = 256
 
 
 def _encoded(image):
     """(bytes, format, natural width) of a path, a PIL image or a uint8 array."""
-    from PIL import Image
-
     if isinstance(image, (str, Path)):
         data = Path(image).read_bytes()
         with Image.open(io.BytesIO(data)) as im:
             return data, (im.format or "PNG").lower(), im.width
     if not isinstance(image, Image.Image):
-        from deepdeconv.sampling import to_pil
-
         image = to_pil(image)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
@@ -58,6 +57,7 @@ def image_html(image, width=None, caption=None):
 
 def show(image, width=None, caption=None):
     """Displays `image` (see `image_html`) in the notebook output."""
+    # Deferred: IPython comes with the notebook, not with deepdeconv; the HTML helpers work without it.
     from IPython.display import HTML, display
 
     display(HTML(image_html(image, width, caption)))

@@ -1,9 +1,14 @@
 """Steps of the notebooks that sit between library calls: what is available, what to run with."""
 import math
 
+import tensorflow as tf
+
+from deepdeconv.data import load_source, real_uint8_batches
+from deepdeconv.distribute import resolve_strategy_name
 from deepdeconv.errors import UserError
 from deepdeconv.metrics import inception_file
 from deepdeconv.notebook.colab import on_colab
+from deepdeconv.sampling import PngFolder
 
 # Steps per tf.function call on a TPU: each call costs a host round trip, so TPUs run many
 # steps per call (callbacks then see every `steps_per_execution`-th step).
@@ -47,9 +52,6 @@ def write_real_images(data, folder, resolution, channels=None, limit=None):
     Returns:
         The number of images written.
     """
-    from deepdeconv.data import load_source, real_uint8_batches
-    from deepdeconv.sampling import PngFolder
-
     source = load_source(str(data), resolution, channels)
     done = 0
     with PngFolder(folder) as out:
@@ -75,10 +77,6 @@ def metrics_summary(record):
 
 def hardware(tpu=""):
     """"tpu", "gpu" or "cpu": what `--strategy auto` will train on in this runtime."""
-    import tensorflow as tf
-
-    from deepdeconv.distribute import resolve_strategy_name
-
     if resolve_strategy_name("auto", tpu) == "tpu":
         return "tpu"
     return "gpu" if tf.config.list_logical_devices("GPU") else "cpu"

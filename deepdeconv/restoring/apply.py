@@ -20,10 +20,11 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from deepdeconv.data.decode import open_image
 from deepdeconv.errors import UserError
+from deepdeconv.fileio import atomic_path
 from deepdeconv.pixels import from_uint8, to_uint8
 from deepdeconv.restoring import tiles
 
@@ -133,7 +134,6 @@ def compare_strip(spec, pixels, baseline, restored, labels=("input", "baseline",
     for k, p in enumerate(rgb):
         strip[band:, k * (w + gap):k * (w + gap) + w] = p[:h, :w]
     image = Image.fromarray(strip if colour else strip[..., 0])
-    from PIL import ImageDraw
 
     draw = ImageDraw.Draw(image)
     for k, (label, _) in enumerate(panels):
@@ -164,8 +164,6 @@ def suffix_format(path):
 
 def save_image(path, pixels):
     """Writes uint8 pixels atomically in the format the suffix names (JPEG at quality 95)."""
-    from deepdeconv.fileio import atomic_path
-
     fmt = suffix_format(path)
     im = output_pixels_to_pil(pixels)
     with atomic_path(path) as tmp:

@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from tqdm import tqdm
+
 from deepdeconv.data.folder import IMAGE_SUFFIXES
 from deepdeconv.errors import UserError
 from deepdeconv.restoring import apply
@@ -108,8 +110,6 @@ def restore_files(spec, jobs, tile=None, batch=4, progress=True, baseline=None):
             None when the baseline is the input itself). The caller supplies it (the CLI,
             from `metrics.baselines`), so that restoring does not depend on metrics.
     """
-    from tqdm import tqdm
-
     skipped = []
     bar = tqdm(total=len(jobs), unit="img", desc="restoring", disable=not progress, file=sys.stderr)
     start = time.perf_counter()

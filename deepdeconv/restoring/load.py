@@ -11,6 +11,7 @@ safe mode refuses files that would run arbitrary Python (lambda layers) on loadi
 import dataclasses
 from pathlib import Path
 
+import keras
 import numpy as np
 
 from deepdeconv import rundir
@@ -20,6 +21,7 @@ from deepdeconv.data.kernels import gaussian_kernels, kernel_size
 from deepdeconv.errors import UserError
 from deepdeconv.models.restorer import build_restorer
 from deepdeconv.options import parse_range
+from deepdeconv.restoring.tiles import network_geometry
 
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 # Shipped pretrained restorers: name -> (task, sr scale). Their files are
@@ -58,8 +60,6 @@ def available_pretrained():
 
 def load_keras(path):
     """Loads a `.keras` restorer in safe mode; one-sentence UserError if it cannot."""
-    import keras
-
     try:
         return keras.models.load_model(path, compile=False, safe_mode=True)
     except Exception as e:  # Keras raises many types for a damaged, foreign or unsafe file
@@ -116,8 +116,6 @@ def load_restorer(source, task=None, scale=None, checkpoint=None, ema=True) -> R
     Returns:
         A RestorerSpec.
     """
-    from deepdeconv.restoring.tiles import network_geometry
-
     path = Path(source)
     restore = RestoreConfig()
     if path.is_dir():

@@ -1,4 +1,5 @@
 """Running a generator in batches: latents (and class labels) in, uint8 images out."""
+import keras
 import numpy as np
 
 from deepdeconv.pixels import to_uint8
@@ -26,7 +27,6 @@ def num_classes_of(generator):
     width = generator.inputs[1].shape[-1]
     if len(generator.inputs[1].shape) == 2 and width and width > 1:
         return int(width)
-    import keras
     embeddings = [layer for layer in generator.layers if isinstance(layer, keras.layers.Embedding)]
     return int(embeddings[0].input_dim) if embeddings else None
 

@@ -3,6 +3,7 @@ import math
 import re
 
 import numpy as np
+from PIL import Image
 
 from deepdeconv.errors import UserError
 from deepdeconv.fileio import atomic_path
@@ -74,8 +75,6 @@ def make_grid(images, grid=None, pad=2, scale=1, pad_value=0):
 
 def to_pil(array):
     """A PIL image of a uint8 [H, W], [H, W, 1] or [H, W, 3] array."""
-    from PIL import Image
-
     array = np.asarray(array)
     if array.dtype != np.uint8:
         raise ValueError(f"image arrays must be uint8, got {array.dtype}")

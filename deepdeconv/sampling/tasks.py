@@ -3,6 +3,7 @@ import contextlib
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from tqdm.auto import tqdm
 
 from deepdeconv import rundir
@@ -108,8 +109,6 @@ def write_progress_gif(run_dir, path, duration_ms=250, hold_last_ms=2000):
     Raises:
         UserError: if the run has no training grids yet or their sizes differ.
     """
-    from PIL import Image
-
     grids = training_grids(run_dir)
     if not grids:
         raise UserError(f"{Path(run_dir) / rundir.SAMPLES} holds no training grids (grid-*.png) yet.")
