@@ -1,8 +1,8 @@
 """Generic helpers for frozen option dataclasses: fields with help text, ranges, JSON round trips.
 
-`config.py` holds the options themselves and their validation; what here is not specific to any
-one option: a field carrying its `--help` text, parsing "lo-hi" ranges, building a dataclass from
-a JSON dictionary with one-sentence errors for unknown keys or wrong types.
+`config.py` and `restore_config.py` hold the options themselves and their validation; what here
+is not specific to any one option: a field carrying its `--help` text, parsing "lo-hi" ranges,
+building a dataclass from a JSON dictionary with one-sentence errors for unknown keys or wrong types.
 """
 import dataclasses
 import typing

@@ -8,11 +8,11 @@ import scipy.ndimage
 import tensorflow as tf
 from PIL import Image
 
-from deepdeconv.config import RestoreConfig
 from deepdeconv.data import degrade as dg
 from deepdeconv.data.kernels import blur, gaussian_kernels, kernel_size, motion_kernels
 from deepdeconv.data.masks import FRACTION, random_masks, tiled_masks
 from deepdeconv.pixels import from_uint8, to_uint8, to_uint8_tensor
+from deepdeconv.restore_config import RestoreConfig
 
 SEED = tf.constant([3, 4], tf.int64)
 

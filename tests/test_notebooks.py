@@ -199,7 +199,7 @@ def test_latest_val_strips_are_those_of_the_last_complete_validation(tmp_path):
 
 
 def _spec(task, channels=1, **options):
-    from deepdeconv.config import RestoreConfig
+    from deepdeconv.restore_config import RestoreConfig
     from deepdeconv.restoring.load import RestorerSpec
 
     return RestorerSpec(model=None, task=task, scale=options.get("scale", 1) if task == "sr" else 1,

@@ -6,8 +6,9 @@ import sys
 import typing
 
 from deepdeconv.cli.common import quiet_tensorflow, run_cli
-from deepdeconv.config import RestoreConfig, TrainConfig
+from deepdeconv.config import TrainConfig
 from deepdeconv.errors import UserError
+from deepdeconv.restore_config import RestoreConfig
 from deepdeconv.signals import sigterm_interrupts
 
 EPILOG = """examples:

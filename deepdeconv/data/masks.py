@@ -23,8 +23,9 @@ import math
 
 import tensorflow as tf
 
+from deepdeconv.restore_config import MASK_KINDS
+
 FRACTION = (0.05, 0.40)
-MASK_KINDS = ("box", "free", "mixed")
 _BOXES = 3
 _STROKES = 3
 _VERTICES = 5

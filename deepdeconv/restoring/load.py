@@ -16,11 +16,12 @@ import numpy as np
 
 from deepdeconv import rundir
 from deepdeconv.checkpoint import best_checkpoint, latest_checkpoint, restore_network
-from deepdeconv.config import SCALES, TASKS, RestoreConfig, TrainConfig
+from deepdeconv.config import TASKS, TrainConfig
 from deepdeconv.data.kernels import gaussian_kernels, kernel_size
 from deepdeconv.errors import UserError
 from deepdeconv.models.restorer import build_restorer
 from deepdeconv.options import parse_range
+from deepdeconv.restore_config import SCALES, RestoreConfig
 from deepdeconv.restoring.tiles import network_geometry
 
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
