@@ -31,8 +31,9 @@ from deepdeconv import precision  # noqa: E402
 from deepdeconv.callbacks.validation import Validation  # noqa: E402
 from deepdeconv.config import TrainConfig  # noqa: E402
 from deepdeconv.models.restorer import build_restorer  # noqa: E402
-from deepdeconv.restore_training import load_data, training_pairs  # noqa: E402
+from deepdeconv.data.patches import restoration_batches  # noqa: E402
 from deepdeconv.restorer import build_restorer_model  # noqa: E402
+from deepdeconv.training import load_data  # noqa: E402
 
 
 def _config(args, **changes):
@@ -52,7 +53,7 @@ def rate(args):
     for name, mp in variants.items():
         c = config.replace(mixed_precision=mp)
         model = build_restorer_model(c)
-        data = training_pairs(c, source, 0)
+        data = restoration_batches(source.train, c)
         model.fit(data, steps_per_epoch=5, verbose=0)  # warm-up and tracing
         models[name] = (model, data)
     results = {name: [] for name in variants}
@@ -79,7 +80,7 @@ def upsample(args):
             validation.set_model(model)
             validation.on_train_begin()
             start = time.perf_counter()
-            model.fit(training_pairs(config, source, 0), steps_per_epoch=args.steps, verbose=0)
+            model.fit(restoration_batches(source.train, config), steps_per_epoch=args.steps, verbose=0)
             seconds = time.perf_counter() - start
             record = validation.validate()
             bicubic = (Path(tmp) / "log.jsonl").read_text().splitlines()[0]

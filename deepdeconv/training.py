@@ -1,19 +1,23 @@
 """train(config): wires data, models, the training step and callbacks together, then calls fit.
 
-One entry for every task: the GAN, or a restoration task whose data, model and validation come
-from `restore_training`; the run directory, logging, checkpoints, resume and mirroring are shared.
+One entry for every task: the GAN, or a restoration task (whole images and degraded patches
+from `data.fullsize` and `data.patches`, the `restorer` model, the `Validation` callback); the run
+directory, logging, checkpoints, resume and mirroring are shared.
 """
 import sys
 from pathlib import Path
 
 import tensorflow as tf
 
-from deepdeconv import autotune, remote, restore_training, rundir
+from deepdeconv import autotune, remote, rundir
 from deepdeconv.callbacks import (Checkpointer, ClassSampleGrid, EvaluationCallback, MirrorCallback, NanGuard,
                                   Progress, RunLogger, SampleGrid, prepared_evaluator)
+from deepdeconv.callbacks.validation import Validation
 from deepdeconv.checkpoint import check_compatible, latest_checkpoint, restore_checkpoint
 from deepdeconv.config import TrainConfig
 from deepdeconv.data import load_source, training_batches
+from deepdeconv.data.fullsize import restoration_data
+from deepdeconv.data.patches import restoration_batches
 from deepdeconv.distribute import check_batch, distribute_batches, is_chief, make_strategy, output_dir
 from deepdeconv.errors import UserError
 from deepdeconv.fileio import append_jsonl, read_jsonl
@@ -21,6 +25,7 @@ from deepdeconv.fingerprint import check_data_unchanged, resolved_spec
 from deepdeconv.gan import build_gan
 from deepdeconv.guards import write_failure
 from deepdeconv.metrics.registry import parse_metrics
+from deepdeconv.restorer import build_restorer_model
 from deepdeconv.sampling import latents_from_seeds
 
 
@@ -80,7 +85,9 @@ def _callbacks(config, run_dir, source, writer, progress, mirror, evaluator):
                        elapsed_before=_elapsed_so_far(run_dir / rundir.LOG))
     latents = latents_from_seeds(range(config.grid_size), config.z_dim)
     if config.is_restoration:
-        grid = restore_training.validation(config, run_dir, source, writer, checkpointer)
+        # Validation also keeps checkpoints/best/ by validation PSNR.
+        grid = Validation(run_dir, config, source.val, config.restore.val_every, writer,
+                          on_best=checkpointer.save_best)
     elif config.conditional:
         grid = ClassSampleGrid(run_dir, latents, len(config.class_names), config.sample_every, writer)
     else:
@@ -101,20 +108,21 @@ def _callbacks(config, run_dir, source, writer, progress, mirror, evaluator):
 def load_data(config, cache=None):
     """The run's data: an ImageSource for the GAN, a RestorationSource for a restoration task."""
     if config.is_restoration:
-        return restore_training.load_data(config)
+        r = config.restore
+        return restoration_data(config.data, r.val, config.channels, r.patch, r.val_count)
     return load_source(config.data, config.resolution, config.channels, cache_dir=cache)
 
 
 def build_model(config):
     """The compiled GAN or Restorer of `config` (call inside the strategy scope)."""
     if config.is_restoration:
-        return restore_training.build_model(config)
+        return build_restorer_model(config)
     return build_gan(config)
 
 
 def _batches(config, source, start, strategy):
     if config.is_restoration:
-        return restore_training.training_pairs(config, source, start)
+        return restoration_batches(source.train, config, start_step=start)
     dataset = training_batches(source, config.batch * config.d_steps, config.seed, start_step=start)
     return distribute_batches(dataset, config.batch, config.d_steps, strategy)
 
@@ -122,7 +130,7 @@ def _batches(config, source, start, strategy):
 def _first_batch(config, source):
     """One global batch as the step receives it, for timing the speed candidates."""
     if config.is_restoration:
-        return next(iter(restore_training.training_pairs(config, source, 0)))
+        return next(iter(restoration_batches(source.train, config)))
     return next(iter(training_batches(source, config.batch * config.d_steps, config.seed)))
 
 

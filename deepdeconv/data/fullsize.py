@@ -3,7 +3,8 @@
 Public API:
     FullImages: name, images (tuple of uint8 [H, W, C] arrays), paths, channels, skipped.
     load_full_images(spec, channels=None, min_side=1, option="--data", split="all") -> FullImages
-    restoration_data(data, val="", channels=None, patch=64, val_count=4) -> (train, val)
+    RestorationSource: (train, val) FullImages of a restoration run, described as a data source.
+    restoration_data(data, val="", channels=None, patch=64, val_count=4) -> RestorationSource
 
 Unlike the GAN sources nothing is resized or cropped: a restorer learns from the pixels as the
 camera recorded them. Decoding goes through `decode.open_image` (any PIL mode, 16-bit, CMYK,
@@ -15,6 +16,7 @@ import concurrent.futures
 import dataclasses
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -52,6 +54,38 @@ class FullImages:
     def num_pixels(self) -> int:
         """Total pixel positions (H x W summed over images)."""
         return sum(int(im.shape[0]) * int(im.shape[1]) for im in self.images)
+
+
+class RestorationSource(NamedTuple):
+    """The training and validation images of a restoration run, described as `training` reports data.
+
+    Attributes:
+        train: the images patches are drawn from.
+        val: the held-out images restored whole at each validation.
+    """
+
+    train: FullImages
+    val: FullImages
+
+    @property
+    def name(self):
+        return self.train.name
+
+    @property
+    def channels(self):
+        return self.train.channels
+
+    @property
+    def num_images(self):
+        return len(self.train.images)
+
+    @property
+    def class_names(self):
+        return ()
+
+    @property
+    def skipped(self):
+        return tuple(self.train.skipped) + tuple(self.val.skipped)
 
 
 def _open_checked(path):
@@ -172,7 +206,7 @@ def restoration_data(data, val="", channels=None, patch=64, val_count=4):
             from a `val` folder.
 
     Returns:
-        (train FullImages, val FullImages), with equal `channels`.
+        RestorationSource(train, val), FullImages with equal `channels`.
 
     Raises:
         UserError: see `load_full_images`; also a folder of one image with no `val`.
@@ -180,11 +214,11 @@ def restoration_data(data, val="", channels=None, patch=64, val_count=4):
     if data == PHOTOS and not val:
         train = load_full_images(PHOTOS, channels, patch, split="train")
         held = load_full_images(PHOTOS, train.channels, _MIN_VAL_SIDE, option="--val", split="val")
-        return train, _subset(held, range(min(val_count, len(held.images))), "")
+        return RestorationSource(train, _subset(held, range(min(val_count, len(held.images))), ""))
     if val:
         train = load_full_images(data, channels, patch, split="train" if data == PHOTOS else "all")
         held = load_full_images(val, train.channels, _MIN_VAL_SIDE, option="--val", split="val")
-        return train, _subset(held, range(min(val_count, len(held.images))), "")
+        return RestorationSource(train, _subset(held, range(min(val_count, len(held.images))), ""))
     full = load_full_images(data, channels, _MIN_VAL_SIDE)
     if len(full.images) < 2:
         raise UserError(f"--data {data} holds one usable image; validation needs another: add images or "
@@ -198,4 +232,4 @@ def restoration_data(data, val="", channels=None, patch=64, val_count=4):
     train = _subset(full, [i for i in rest if i not in small], "")
     train = dataclasses.replace(train, skipped=full.skipped + tuple(
         (full.paths[i], f"smaller than {patch} pixels on a side") for i in small))
-    return train, _subset(full, held, "-val")
+    return RestorationSource(train, _subset(full, held, "-val"))
