@@ -1,9 +1,9 @@
-"""How fast `sample.py --outdir` writes PNGs, and whether generation or writing limits it.
+"""How fast `sample.py grid --outdir` writes PNGs, and whether generation or writing limits it.
 
 For each resolution it times, on the same 10,000 seeds:
   generation alone   latents + generator + uint8, images dropped;
   writing alone      PNG encoding + files, from one batch of ready images;
-  end to end         what `sample.py --outdir` runs (`tasks.write_seed_images`).
+  end to end         what `sample.py grid --outdir` runs (`tasks.write_seed_images`).
 If writing overlaps generation, end to end beats the serial rate 1 / (1/gen + 1/write).
 Peak RSS during end to end shows that memory stays flat (compare: all images held at once).
 

@@ -170,7 +170,7 @@ def test_sampling_by_class_name_equals_sampling_by_index(conditional_run, tmp_pa
     images = {}
     for chosen in ("bee", "1", "cat"):
         out = tmp_path / f"{chosen}.npz"
-        assert sample.main([str(run), "--seeds", "0-3", "--class", chosen, "--npz", str(out)]) == 0
+        assert sample.main(["grid", str(run), "--seeds", "0-3", "--class", chosen, "--npz", str(out)]) == 0
         images[chosen] = np.load(out)["images"]
     assert images["bee"].std() > 3  # not the flat grey (std < 1) that every class would share
     np.testing.assert_array_equal(images["bee"], images["1"])
@@ -193,7 +193,7 @@ def test_unknown_class_name_is_refused_in_one_sentence_listing_the_classes(condi
 
     with pytest.raises(UserError, match=r"^--class 'dog' is not a class of this generator; choose from "
                                         r"0=ant, 1=bee, 2=cat\.$"):
-        sample.main([str(conditional_run), "--class", "dog"])
+        sample.main(["grid", str(conditional_run), "--class", "dog"])
 
 
 def test_class_on_an_unconditional_run_is_refused_in_one_sentence(tmp_path):
@@ -204,7 +204,7 @@ def test_class_on_an_unconditional_run_is_refused_in_one_sentence(tmp_path):
     TrainConfig(z_dim=8, channels=1).save(run / rundir.CONFIG)
     build_generator(32, 1, z_dim=8, width=0.125).save(run / rundir.GENERATOR_EMA)
     with pytest.raises(UserError, match=r"^--class needs a conditional generator, but this one is unconditional\.$"):
-        sample.main([str(run), "--class", "1"])
+        sample.main(["grid", str(run), "--class", "1"])
 
 
 def test_conditional_on_unlabelled_data_is_refused_in_one_sentence(tmp_path):

@@ -120,7 +120,7 @@ def test_sample_command_reads_a_gs_run(bucket, tmp_path):
     data = _remote_image_folder(f"{bucket}/data/shades")
     assert train.main(["--data", data, "--outdir", f"{bucket}/runs", "--steps", "2", *TINY]) == 0
     out = tmp_path / "grid.png"
-    assert sample.main([f"{bucket}/runs/00000-shades", "--seeds", "0-3", "--out", str(out)]) == 0
+    assert sample.main(["grid", f"{bucket}/runs/00000-shades", "--seeds", "0-3", "--out", str(out)]) == 0
     assert Image.open(out).size[0] > 8
 
 

@@ -11,7 +11,7 @@ from PIL import Image
 import keras
 from deepdeconv import rundir
 from deepdeconv.cli.common import run_cli
-from deepdeconv.cli.sample import main
+from deepdeconv.cli.sample import from_legacy, main
 from deepdeconv.config import TrainConfig
 from deepdeconv.errors import UserError
 from deepdeconv.sampling import generate_from_seeds, make_grid, save_png
@@ -53,14 +53,14 @@ def close(a, b):
 
 @pytest.mark.slow
 def test_grid_lands_in_the_run_and_holds_the_seeds_in_order(run_dir, reference):
-    assert main([str(run_dir), "--seeds", "0-5", "--grid", "2x3", "--pad", "1"]) == 0
+    assert main(["grid", str(run_dir), "--seeds", "0-5", "--grid", "2x3", "--pad", "1"]) == 0
     grid = read(run_dir / rundir.SAMPLES / "seeds0-5.png")
     assert close(grid, make_grid(reference[:6], grid=(2, 3), pad=1))
 
 
 @pytest.mark.slow
 def test_outdir_writes_one_png_per_seed_named_by_seed(run_dir, reference, tmp_path):
-    assert main([str(run_dir), "--seeds", "3,5,12", "--outdir", str(tmp_path / "imgs"), "--batch", "2"]) == 0
+    assert main(["grid", str(run_dir), "--seeds", "3,5,12", "--outdir", str(tmp_path / "imgs"), "--batch", "2"]) == 0
     assert sorted(os.listdir(tmp_path / "imgs")) == ["seed0003.png", "seed0005.png", "seed0012.png"]
     for seed in (3, 5, 12):
         assert close(read(tmp_path / "imgs" / f"seed{seed:04d}.png"), reference[seed])
@@ -69,7 +69,7 @@ def test_outdir_writes_one_png_per_seed_named_by_seed(run_dir, reference, tmp_pa
 
 @pytest.mark.slow
 def test_npz_holds_uint8_images_and_seeds_for_bulk_sampling(run_dir, reference, tmp_path):
-    assert main([str(run_dir), "--n", "10", "--seed", "4", "--npz", str(tmp_path / "fake.npz"),
+    assert main(["bulk", str(run_dir), "--n", "10", "--seed", "4", "--npz", str(tmp_path / "fake.npz"),
                  "--batch", "3"]) == 0
     with np.load(tmp_path / "fake.npz") as f:
         assert f["images"].dtype == np.uint8 and f["images"].shape == (10, 32, 32, 1)
@@ -79,7 +79,7 @@ def test_npz_holds_uint8_images_and_seeds_for_bulk_sampling(run_dir, reference, 
 
 @pytest.mark.slow
 def test_interpolation_writes_a_strip_and_a_gif_between_the_seeds(run_dir, reference, tmp_path):
-    assert main([str(run_dir), "--interpolate", "0,1,2", "--frames", "4", "--pad", "0",
+    assert main(["interpolate", str(run_dir), "--seeds", "0,1,2", "--frames", "4", "--pad", "0",
                  "--out", str(tmp_path / "walk.png")]) == 0
     strip = read(tmp_path / "walk.png")
     assert strip.shape == (2 * 32, 4 * 32, 1)
@@ -90,7 +90,7 @@ def test_interpolation_writes_a_strip_and_a_gif_between_the_seeds(run_dir, refer
 
 @pytest.mark.slow
 def test_trunc_sweep_has_one_row_per_threshold(run_dir, reference, tmp_path):
-    assert main([str(run_dir), "--seeds", "0-3", "--trunc-sweep", "0.1,inf", "--pad", "0",
+    assert main(["truncation", str(run_dir), "--seeds", "0-3", "--thresholds", "0.1,inf", "--pad", "0",
                  "--out", str(tmp_path / "sweep.png")]) == 0
     sweep = read(tmp_path / "sweep.png")
     assert sweep.shape == (2 * 32, 4 * 32, 1)
@@ -100,7 +100,7 @@ def test_trunc_sweep_has_one_row_per_threshold(run_dir, reference, tmp_path):
 
 @pytest.mark.slow
 def test_progress_gif_collects_training_grids_in_step_order(run_dir, tmp_path):
-    assert main([str(run_dir), "--progress-gif"]) == 0
+    assert main(["progress", str(run_dir)]) == 0
     with Image.open(run_dir / rundir.SAMPLES / "progress.gif") as gif:
         assert gif.n_frames == len(list((run_dir / rundir.SAMPLES).glob("grid-*.png"))) == 4
     # Step order, not name order or mtime; other PNGs in samples/ are not training grids.
@@ -109,7 +109,7 @@ def test_progress_gif_collects_training_grids_in_step_order(run_dir, tmp_path):
     for step, value in ((300, 30), (20, 10), (100, 20)):
         save_png(fake / rundir.SAMPLES / f"grid-{step:09d}.png", np.full((4, 4, 1), value, np.uint8))
     save_png(fake / rundir.SAMPLES / "seeds0-63.png", np.full((4, 4, 1), 99, np.uint8))
-    assert main([str(fake), "--progress-gif", "--out", str(tmp_path / "p.gif")]) == 0
+    assert main(["progress", str(fake), "--out", str(tmp_path / "p.gif")]) == 0
     with Image.open(tmp_path / "p.gif") as gif:
         values = []
         for i in range(gif.n_frames):
@@ -134,16 +134,16 @@ def conditional_run(tmp_path):
 
 def test_conditional_class_by_name_or_index_and_grid_by_class(tmp_path):
     run = conditional_run(tmp_path)
-    assert main([str(run), "--seeds", "0-1", "--grid-by-class", "--pad", "0", "--out", str(tmp_path / "c.png")]) == 0
+    assert main(["classes", str(run), "--seeds", "0-1", "--pad", "0", "--out", str(tmp_path / "c.png")]) == 0
     np.testing.assert_array_equal(read(tmp_path / "c.png")[::4, 0, 0], [64, 128, 191])  # rows: classes 0, 1, 2
     for chosen in ("two", "2"):
-        assert main([str(run), "--seeds", "0-3", "--class", chosen, "--npz", str(tmp_path / f"{chosen}.npz")]) == 0
+        assert main(["grid", str(run), "--seeds", "0-3", "--class", chosen, "--npz", str(tmp_path / f"{chosen}.npz")]) == 0
         with np.load(tmp_path / f"{chosen}.npz") as f:
             assert (f["images"] == 191).all() and (f["labels"] == 2).all()
     with pytest.raises(UserError, match="--class 3 is out of range; this generator has 3 classes"):
-        main([str(run), "--class", "3"])
+        main(["grid", str(run), "--class", "3"])
     with pytest.raises(UserError, match="--class 'cat' is not a class"):
-        main([str(run), "--class", "cat"])
+        main(["grid", str(run), "--class", "cat"])
 
 
 def no_generator_run(tmp_path):
@@ -152,19 +152,18 @@ def no_generator_run(tmp_path):
 
 
 @pytest.mark.parametrize("make_argv, message", [
-    pytest.param(lambda run, tmp: [run, "--seeds", "0-x"], "--seeds takes seeds like", id="bad-seeds"),
-    pytest.param(lambda run, tmp: [run, "--seeds", "0-9", "--grid", "3x3"], "--grid 3x3 holds 9 images but 10",
+    pytest.param(lambda run, tmp: ["grid", run, "--seeds", "0-x"], "--seeds takes seeds like", id="bad-seeds"),
+    pytest.param(lambda run, tmp: ["grid", run, "--seeds", "0-9", "--grid", "3x3"], "--grid 3x3 holds 9 images but 10",
                  id="grid-too-small"),
-    pytest.param(lambda run, tmp: [run, "--class", "1"], "--class needs a conditional generator",
+    pytest.param(lambda run, tmp: ["grid", run, "--class", "1"], "--class needs a conditional generator",
                  id="class-on-unconditional"),
-    pytest.param(lambda run, tmp: [run, "--grid-by-class"], "needs a conditional generator",
-                 id="grid-by-class-on-unconditional"),
-    pytest.param(lambda run, tmp: [run, "--out", str(Path(run) / rundir.CONFIG / "x.png")],
+    pytest.param(lambda run, tmp: ["classes", run], "needs a conditional generator", id="classes-on-unconditional"),
+    pytest.param(lambda run, tmp: ["grid", run, "--out", str(Path(run) / rundir.CONFIG / "x.png")],
                  "is a file, not a folder", id="unwritable-out"),
-    pytest.param(lambda run, tmp: [run, "--out", str(Path(tmp) / "x.jpg")], "must end in .png", id="wrong-suffix"),
-    pytest.param(lambda run, tmp: [str(Path(tmp) / "missing")], "does not exist", id="missing-source"),
-    pytest.param(lambda run, tmp: [no_generator_run(Path(tmp))], "has no generator yet", id="run-without-generator"),
-    pytest.param(lambda run, tmp: [str(Path(run) / rundir.GENERATOR_EMA)], "Name the output with --out",
+    pytest.param(lambda run, tmp: ["grid", run, "--out", str(Path(tmp) / "x.jpg")], "must end in .png", id="wrong-suffix"),
+    pytest.param(lambda run, tmp: ["grid", str(Path(tmp) / "missing")], "does not exist", id="missing-source"),
+    pytest.param(lambda run, tmp: ["grid", no_generator_run(Path(tmp))], "has no generator yet", id="run-without-generator"),
+    pytest.param(lambda run, tmp: ["grid", str(Path(run) / rundir.GENERATOR_EMA)], "Name the output with --out",
                  id="keras-file-without-out"),
 ])
 @pytest.mark.slow
@@ -183,8 +182,44 @@ def test_mistakes_get_one_sentence_and_leave_nothing_behind(run_dir, tmp_path, c
 @pytest.mark.slow
 def test_sample_script_runs_as_a_program(run_dir, tmp_path):
     out = tmp_path / "grid.png"
-    result = subprocess.run([sys.executable, str(REPO / "sample.py"), str(run_dir), "--seeds", "0-3",
+    result = subprocess.run([sys.executable, str(REPO / "sample.py"), "grid", str(run_dir), "--seeds", "0-3",
                              "--scale", "2", "--out", str(out)], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert f"wrote {out}" in result.stdout
     assert read(out).shape == (2 * (64 + 2) + 2, 2 * (64 + 2) + 2, 1)
+
+
+@pytest.mark.parametrize("legacy, subcommand", [
+    (["RUN"], ["grid", "RUN"]),
+    (["RUN", "--seeds", "0-3", "--outdir", "o"], ["grid", "RUN", "--seeds", "0-3", "--outdir", "o"]),
+    (["RUN", "--n", "10", "--npz", "f.npz"], ["bulk", "RUN", "--npz", "f.npz", "--n", "10"]),
+    (["RUN", "--interpolate", "3,7", "--frames", "4"], ["interpolate", "RUN", "--frames", "4", "--seeds", "3,7"]),
+    (["RUN", "--interpolate=3,7"], ["interpolate", "RUN", "--seeds", "3,7"]),
+    (["RUN", "--trunc-sweep", "1,inf", "--seeds", "0-3"], ["truncation", "RUN", "--seeds", "0-3", "--thresholds", "1,inf"]),
+    (["--seeds", "0-1", "RUN", "--grid-by-class"], ["classes", "--seeds", "0-1", "RUN"]),
+    (["RUN", "--progress-gif"], ["progress", "RUN"]),
+    (["progress", "RUN"], ["progress", "RUN"]),
+    (["--help"], ["--help"]),
+])
+def test_the_older_flag_form_is_read_as_the_matching_subcommand(legacy, subcommand):
+    assert from_legacy(legacy) == subcommand
+
+
+@pytest.mark.parametrize("legacy, message", [
+    (["RUN", "--progress-gif", "--n", "3"], "--progress-gif and --n each choose a picture; give one"),
+    (["RUN", "--interpolate", "1,2", "--seeds", "3"], "--interpolate names its own seeds"),
+    (["RUN", "--trunc-sweep"], "--trunc-sweep needs a value."),
+])
+def test_the_older_flag_form_refuses_two_pictures_at_once_in_one_sentence(legacy, message):
+    with pytest.raises(UserError, match=message) as e:
+        from_legacy(legacy)
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.slow
+def test_the_older_flag_form_writes_what_the_subcommand_writes(run_dir, tmp_path):
+    assert main([str(run_dir), "--n", "4", "--seed", "2", "--npz", str(tmp_path / "old.npz")]) == 0
+    assert main(["bulk", str(run_dir), "--n", "4", "--seed", "2", "--npz", str(tmp_path / "new.npz")]) == 0
+    with np.load(tmp_path / "old.npz") as old, np.load(tmp_path / "new.npz") as new:
+        np.testing.assert_array_equal(old["images"], new["images"])
+        np.testing.assert_array_equal(old["seeds"], new["seeds"])

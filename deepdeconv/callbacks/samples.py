@@ -55,7 +55,7 @@ class SampleGrid(StepCallback):
 class ClassSampleGrid(SampleGrid):
     """A SampleGrid of a conditional generator: image i is drawn for class `class_of(i)`.
 
-    That is the class `sample.py --seeds 0-63` gives seed i by default, so the last training
+    That is the class `sample.py grid --seeds 0-63` gives seed i by default, so the last training
     grid and that command show the same images.
 
     Args:

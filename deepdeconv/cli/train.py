@@ -18,7 +18,7 @@ EPILOG = """examples:
   # your own folder of images (subfolders = classes), 64x64, longer
   python train.py --data ~/images/faces --resolution 64 --kimg 2000
 
-  # class-conditional: labels from subfolders (or digits, mnist, ...); then sample.py --class 7
+  # class-conditional: labels from subfolders (or digits, mnist, ...); then sample.py grid RUN --class 7
   python train.py --data digits --conditional
 
   # CIFAR-10 on a GPU with the SNGAN recipe

@@ -97,7 +97,7 @@ def render(info, records, source, checkpoint=None, ema=True, config=None):
 
 def _notes(info):
     if info.kind == "generator":
-        return [f"`{GENERATE}` draws the latent of seed s exactly as `sample.py --seeds s` does "
+        return [f"`{GENERATE}` draws the latent of seed s exactly as `sample.py grid --seeds s` does "
                 f"(`numpy.random.RandomState(s).randn({info.z_dim})`, re-implemented in the graph), so the same "
                 f"seed gives the same image; seeds must lie in [0, 2**32). Truncation (`--trunc`) is not built in: "
                 f"pass truncated latents to `{GENERATE_FROM_LATENTS}`. "

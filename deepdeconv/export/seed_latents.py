@@ -6,7 +6,7 @@ per 53-bit double, and Marsaglia's polar method, which returns the second value 
 accepted pair first and the cached first value on the next draw. A SavedModel cannot call
 numpy, and TF's own generators (Philox, ThreeFry) give other numbers, so this module re-states
 the same algorithm in integer and float64 TF ops: a served `generate(seeds)` then draws the
-same image as `sample.py --seeds` for every seed, not merely an image of the same distribution.
+same image as `sample.py grid --seeds` for every seed, not merely an image of the same distribution.
 
 Words are held in int64 and masked to 32 bits: int64 bitwise and multiply kernels exist
 everywhere, and the seeding product (< 2**31 * 2**32) cannot overflow. The one step not

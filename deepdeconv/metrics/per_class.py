@@ -2,7 +2,7 @@
 
 Samples are class-balanced: image i (seed `seed + i`) is drawn for class i mod K, the
 convention of `sources.generator_stream` and `sample.py`, so every class gets the same
-number of images and any image can be reproduced with `sample.py --seeds S --class C`.
+number of images and any image can be reproduced with `sample.py grid RUN --seeds S --class C`.
 A classifier trained on the real labelled data (`metrics.classifier`) then gives:
 
 - accuracy: how often it assigns a generated image to the class that was requested;

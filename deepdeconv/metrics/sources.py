@@ -91,7 +91,7 @@ def data_stream(spec, resolution, channels=None, limit=None):
 def generator_stream(generator, num_images, seed=0, description=None, num_classes=None):
     """Generated images for seeds `seed .. seed + num_images - 1`, quantised to uint8.
 
-    Per-seed latents make the images the same as `sample.py --seeds` writes for those seeds.
+    Per-seed latents make the images the same as `sample.py grid --seeds` writes for those seeds.
     A conditional generator gets balanced labels (seed index mod number of classes), as the
     class-conditional IS/FID conventions assume.
 

@@ -41,7 +41,7 @@ def parse_seeds(text, option="--seeds"):
                 raise UserError(f"{option} range {token} runs backwards; write it as {hi}-{lo}.")
             if len(seeds) + hi - lo + 1 > MAX_LISTED_SEEDS:
                 raise UserError(f"{option} lists more than {MAX_LISTED_SEEDS:,} seeds; for a bulk sample use "
-                                "--seed S --n N, which streams them.")
+                                "`sample.py bulk RUN --n N --seed S`, which streams them.")
             seeds.extend(range(lo, hi + 1))
         else:
             raise UserError(f"{option} takes seeds like 0-63 or 1,5,9 (non-negative integers), got {text!r}.")
