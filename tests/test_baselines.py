@@ -40,6 +40,7 @@ def test_denoisers_improve_psnr_and_keep_the_layout(name, channels):
         assert psnr(out, clean) > psnr(noisy, clean) + 3
 
 
+@pytest.mark.slow
 def test_bm3d_denoises_when_installed():
     pytest.importorskip("bm3d")
     clean = _smooth(48, 48)

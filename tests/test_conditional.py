@@ -88,7 +88,8 @@ def _labelled_batch(batch, classes=3, seed=0):
 
 @pytest.mark.filterwarnings("error:Gradients do not exist")  # every class table must get a gradient
 @pytest.mark.parametrize("loss,extra", [("nsgan", {"r1_gamma": 1.0, "d_norm": "batch", "d_steps": 2}),
-                                        ("hinge", {"d_norm": "spectral"}), ("wgan-gp", {})])
+                                        pytest.param("hinge", {"d_norm": "spectral"}, marks=pytest.mark.slow),
+                                        pytest.param("wgan-gp", {}, marks=pytest.mark.slow)])
 def test_conditional_step_trains_class_tables_with_every_loss(tmp_path, loss, extra):
     config = tiny_config(tmp_path, channels=1, conditional=True, class_names=CLASSES, loss=loss, **extra)
     gan = build_gan(config)
@@ -123,7 +124,7 @@ def _labelled_folder(root):
 
 
 TINY = ["--width", "0.125", "--z-dim", "16", "--batch", "4", "--steps", "2", "--sample-every", "2",
-        "--grid-size", "4", "--no-progress"]
+        "--grid-size", "4", "--no-progress", "--no-mixed-precision"]
 
 
 @pytest.fixture(scope="module")

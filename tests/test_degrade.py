@@ -219,6 +219,7 @@ def test_degrade_is_a_function_of_the_seed(task):
         assert not np.array_equal(a, dg.degrade(clean, config, task, SEED + 1)[0].numpy())
 
 
+@pytest.mark.slow
 def test_degrade_runs_inside_a_tf_function():
     clean = from_uint8(np.stack([_gradient_image(32, 32)] * 2))
     config = RestoreConfig(noise="0-50", blur_kind="mixed")

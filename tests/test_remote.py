@@ -17,7 +17,7 @@ from deepdeconv import remote, rundir
 from deepdeconv.errors import UserError
 
 TINY = ["--width", "0.125", "--z-dim", "16", "--batch", "4", "--sample-every", "2", "--checkpoint-every", "2",
-        "--keep-checkpoints", "1", "--log-every", "1", "--grid-size", "4", "--no-progress"]
+        "--keep-checkpoints", "1", "--log-every", "1", "--grid-size", "4", "--no-progress", "--no-mixed-precision"]
 
 
 pytestmark = pytest.mark.usefixtures("isolated_cache")

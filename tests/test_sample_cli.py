@@ -27,7 +27,8 @@ def run_dir(tmp_path_factory):
 
     config = TrainConfig(data="digits", resolution=32, z_dim=16, width=0.125, batch=8, steps=30,
                          sample_every=10, checkpoint_every=30, grid_size=16, ema_rampup=0, ema_decay=0.5,
-                         augment="none", g_lr=2e-3, d_lr=2e-3, outdir=str(tmp_path_factory.mktemp("runs")))
+                         augment="none", g_lr=2e-3, d_lr=2e-3, outdir=str(tmp_path_factory.mktemp("runs")),
+                         mixed_precision=False)
     return Path(train(config, progress=False))
 
 
