@@ -31,3 +31,16 @@ def test_train_py_prints_no_tensorflow_start_up_noise(tmp_path, args):
                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert done.returncode == 0, done.stderr
     assert not [line for line in done.stderr.splitlines() if any(n in line for n in NOISE)], done.stderr
+
+
+def test_every_command_parses_its_arguments_without_importing_tensorflow():
+    """--help and argument errors answer at once: TensorFlow is imported only once there is work."""
+    code = ("import sys\n"
+            "from deepdeconv.cli import evaluate, export, restore, sample, train\n"
+            "for cli in (evaluate, export, restore, sample, train):\n"
+            "    cli.build_parser().format_help()\n"
+            "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

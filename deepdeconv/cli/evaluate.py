@@ -141,7 +141,6 @@ def _fake_stream(args):
     from deepdeconv.metrics import sources
 
     path = Path(args.fake)
-
     is_run = path.is_dir() and (path / rundir.CONFIG).is_file()
     if is_run or (path.is_file() and path.suffix == ".keras"):
         from deepdeconv.sampling.load import load_generator

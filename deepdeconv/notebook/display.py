@@ -17,8 +17,8 @@ from pathlib import Path
 from PIL import Image
 
 from deepdeconv import rundir
-
 from deepdeconv.sampling import to_pil
+
 # Pictures narrower than this are enlarged by a whole factor: 32-pixel samples are unreadable.
 MIN_WIDTH = 256
 
