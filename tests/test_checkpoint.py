@@ -8,7 +8,7 @@ import pytest
 from deepdeconv import rundir
 from deepdeconv.checkpoint import latest_checkpoint, restore_checkpoint, save_checkpoint
 from deepdeconv.errors import UserError
-from deepdeconv.fileio import atomic_path
+from deepdeconv.fileio import atomic_path, remove_stale_temporaries
 from deepdeconv.gan import build_gan
 from deepdeconv.sampling.load import load_generator
 from helpers import tiny_config
@@ -136,3 +136,21 @@ def test_atomically_written_files_get_the_umask_mode(tmp_path):
         os.umask(old)
     assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
     assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_temporaries_a_killed_write_leaves_are_removed_and_nothing_else(tmp_path):
+    names = []
+    for name in ("checkpoints/ckpt-000000002.npz", "config.json", "restorer.keras"):
+        with atomic_path(tmp_path / name) as tmp:
+            tmp.write_text("x")
+            names.append(tmp.relative_to(tmp_path))
+    for name in names:  # what kill -9 between the write and the rename leaves behind
+        (tmp_path / name).write_text("half")
+    keep = [tmp_path / ".notes.tmp", tmp_path / "checkpoints" / ".ckpt.123.tmp.npz", tmp_path / "data.tmp.png"]
+    for path in keep:
+        path.write_text("mine")
+    removed = remove_stale_temporaries(tmp_path)
+    assert sorted(p.relative_to(tmp_path) for p in removed) == sorted(names)
+    assert all(path.is_file() for path in keep)
+    assert (tmp_path / "config.json").read_text() == "x"
+    assert remove_stale_temporaries(tmp_path / "missing") == []
