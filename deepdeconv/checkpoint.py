@@ -210,10 +210,19 @@ def restore_checkpoint(model, path):
     with a sentence naming the file and the variable, before anything is assigned, so a
     refused checkpoint leaves the model as it was.
 
+    The optimizers' learning rates are the exception: they keep the values `model` was built
+    with, from the resumed run's config, so a `--g-lr` given with `--resume` takes effect
+    (without one they equal the saved values anyway).
+
     Returns:
         The restored step.
     """
-    _restore_groups(_model_groups(model), path, exact=True)
+    groups = _model_groups(model)
+    rates = [(v, v.numpy()) for named in groups.values() for key, v in named.items()
+             if key.rsplit("/", 1)[-1] == "learning_rate"]
+    _restore_groups(groups, path, exact=True)
+    for variable, value in rates:
+        variable.assign(value)
     return int(model.step.numpy())
 
 

@@ -8,6 +8,9 @@ from pathlib import Path
 
 # Files the loader, the metrics and every folder listing treat as images.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+TEMP_TOKEN_BYTES = 4
+# `atomic_path`'s temporaries: ".<stem>.<random hex>.tmp<suffix>"
+_TEMP_NAME = re.compile(rf"\..+\.[0-9a-f]{{{2 * TEMP_TOKEN_BYTES}}}\.tmp(\.[^./]+)?")
 
 
 def is_image_file(path):
@@ -55,7 +58,7 @@ def atomic_path(path):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     while True:
-        tmp = path.parent / f".{path.stem}.{secrets.token_hex(4)}.tmp{path.suffix}"
+        tmp = path.parent / f".{path.stem}.{secrets.token_hex(TEMP_TOKEN_BYTES)}.tmp{path.suffix}"
         try:
             os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
             break
@@ -69,6 +72,26 @@ def atomic_path(path):
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def remove_stale_temporaries(folder):
+    """Deletes the temporaries of `atomic_path` writes that a kill -9 or power cut left in `folder`.
+
+    Only for a folder no other process writes into at the time (a run being resumed): a live
+    write's temporary looks the same.
+
+    Args:
+        folder: searched recursively; a missing folder is fine.
+
+    Returns:
+        The removed paths.
+    """
+    folder = Path(folder)
+    stale = [p for p in folder.rglob(".*.tmp*") if p.is_file() and _TEMP_NAME.fullmatch(p.name)] \
+        if folder.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def write_json(path, obj):

@@ -20,7 +20,7 @@ from deepdeconv.data.fullsize import restoration_data
 from deepdeconv.data.patches import restoration_batches
 from deepdeconv.distribute import check_batch, distribute_batches, is_chief, make_strategy, output_dir
 from deepdeconv.errors import UserError
-from deepdeconv.fileio import append_jsonl, read_jsonl
+from deepdeconv.fileio import append_jsonl, read_jsonl, remove_stale_temporaries
 from deepdeconv.fingerprint import check_data_unchanged, resolved_spec
 from deepdeconv.gan import build_gan
 from deepdeconv.guards import write_failure
@@ -216,6 +216,8 @@ def _train_into(out_dir, config, source, strategy, resume_from, progress, mirror
         start = restore_checkpoint(gan, latest)
     # Only now that the checkpoint is known to fit: a refused resume leaves the run untouched.
     config.save(out_dir / rundir.CONFIG)
+    if resume_from is not None:
+        remove_stale_temporaries(out_dir)  # half-written files of a killed predecessor
     _report_data(source, out_dir / rundir.LOG)
     if speed.event is not None:
         append_jsonl(out_dir / rundir.LOG, speed.event)

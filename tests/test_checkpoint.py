@@ -8,7 +8,7 @@ import pytest
 from deepdeconv import rundir
 from deepdeconv.checkpoint import latest_checkpoint, restore_checkpoint, save_checkpoint
 from deepdeconv.errors import UserError
-from deepdeconv.fileio import atomic_path
+from deepdeconv.fileio import atomic_path, remove_stale_temporaries
 from deepdeconv.gan import build_gan
 from deepdeconv.sampling.load import load_generator
 from helpers import tiny_config
@@ -85,14 +85,18 @@ def test_optimizer_state_round_trips_into_optimizers_numbered_differently(tmp_pa
         for v in optimizer.variables:
             v.assign(rng.uniform(1, 2, size=v.shape).astype(v.dtype))
     save_checkpoint(first, tmp_path / "ckpt.npz", config)
-    second = build_gan(config)
+    second = build_gan(config.replace(g_lr=0.0123))  # resumed with --g-lr 0.0123
     # Keras numbers optimizers in creation order; the checkpoint must not depend on it.
     assert second.g_optimizer.name != first.g_optimizer.name
     restore_checkpoint(second, tmp_path / "ckpt.npz")
     for a, b in ((first.g_optimizer, second.g_optimizer), (first.d_optimizer, second.d_optimizer)):
         assert len(a.variables) == len(b.variables) > 2
         for va, vb in zip(a.variables, b.variables):
-            np.testing.assert_array_equal(va.numpy(), vb.numpy(), err_msg=vb.path)
+            if not vb.path.endswith("learning_rate"):
+                np.testing.assert_array_equal(va.numpy(), vb.numpy(), err_msg=vb.path)
+    # the learning rates are the resumed config's, not the checkpoint's
+    assert float(second.g_optimizer.learning_rate) == pytest.approx(0.0123)
+    assert float(second.d_optimizer.learning_rate) == pytest.approx(config.d_lr)
 
 
 def _fake_run(tmp_path, steps):
@@ -136,3 +140,21 @@ def test_atomically_written_files_get_the_umask_mode(tmp_path):
         os.umask(old)
     assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
     assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_temporaries_a_killed_write_leaves_are_removed_and_nothing_else(tmp_path):
+    names = []
+    for name in ("checkpoints/ckpt-000000002.npz", "config.json", "restorer.keras"):
+        with atomic_path(tmp_path / name) as tmp:
+            tmp.write_text("x")
+            names.append(tmp.relative_to(tmp_path))
+    for name in names:  # what kill -9 between the write and the rename leaves behind
+        (tmp_path / name).write_text("half")
+    keep = [tmp_path / ".notes.tmp", tmp_path / "checkpoints" / ".ckpt.123.tmp.npz", tmp_path / "data.tmp.png"]
+    for path in keep:
+        path.write_text("mine")
+    removed = remove_stale_temporaries(tmp_path)
+    assert sorted(p.relative_to(tmp_path) for p in removed) == sorted(names)
+    assert all(path.is_file() for path in keep)
+    assert (tmp_path / "config.json").read_text() == "x"
+    assert remove_stale_temporaries(tmp_path / "missing") == []

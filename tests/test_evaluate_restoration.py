@@ -92,6 +92,24 @@ def test_deblur_baselines_are_told_the_psf_and_the_oracle_sees_the_clean_image(t
     assert mean["wiener_oracle"]["psnr"] >= mean["wiener"]["psnr"] - 0.05
 
 
+def test_noise_option_scores_a_blind_denoiser_at_the_given_sigma(tmp_path, capsys):
+    run = _run(tmp_path, "denoise", 1, noise="0-55")
+    real = _clean_folder(tmp_path, colour=False)
+    scores = {}
+    for sigma in ("10", "50"):
+        assert main([str(run), "--real", str(real), "--baselines", "none", "--noise", sigma, "--no-progress"]) == 0
+        record = json.loads((run / rundir.METRICS).read_text().splitlines()[-1])
+        assert record["noise"] == f"{float(sigma)}"
+        scores[sigma] = record["mean"]["input"]["psnr"]
+    # Gaussian noise of std 10 on images that stay clear of 0 and 255: PSNR = 20 log10(255 / 10)
+    assert scores["10"] == pytest.approx(20 * np.log10(255 / 10), abs=0.3)
+    assert scores["50"] < scores["10"] - 12
+    with pytest.raises(UserError, match="--noise must be one number in \\[0, 255\\], got '5-9'"):
+        main([str(run), "--real", str(real), "--noise", "5-9"])
+    with pytest.raises(UserError, match="--noise applies to denoise runs; this one restores deblur"):
+        main([str(_run(tmp_path, "deblur", 1)), "--real", str(real), "--noise", "5"])
+
+
 def test_gan_runs_are_not_taken_for_restoration_runs(tmp_path):
     run = tmp_path / "gan"
     run.mkdir()

@@ -1,4 +1,6 @@
 """restore.py end to end on tiny restorers saved as .keras files and run directories."""
+import re
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -9,6 +11,7 @@ from deepdeconv.cli.restore import main
 from deepdeconv.config import TrainConfig
 from deepdeconv.errors import UserError
 from deepdeconv.models.restorer import build_restorer
+from deepdeconv.restoring import load as restoring_load
 
 
 @pytest.fixture(scope="module")
@@ -96,11 +99,12 @@ def test_existing_outputs_are_refused_before_any_work(models, tmp_path, capsys):
 @pytest.mark.parametrize("args,message", [
     (["MODEL", "missing.png"], "Input .*missing.png does not exist"),
     (["MODEL_NOTASK", "IMAGE"], "bare model file: say what it restores with --task"),
-    (["sr4", "IMAGE"], "pretrained restorer 'sr4' is not shipped.*available"),
+    (["sr4", "IMAGE"], "pretrained restorer 'sr4' is not shipped.*available: none yet"),
     (["MODEL", "IMAGE", "--scale", "3"], "upscales by 1, not by --scale 3"),
     (["MODEL", "IMAGE", "--checkpoint", "best"], "--checkpoint and --no-ema apply to a run directory"),
 ])
-def test_user_mistakes_are_one_sentence_and_status_2(models, tmp_path, capsys, args, message):
+def test_user_mistakes_are_one_sentence_and_status_2(models, tmp_path, capsys, monkeypatch, args, message):
+    monkeypatch.setattr(restoring_load, "PRETRAINED_DIR", tmp_path / "no-pretrained-files")  # a slim install
     image = _save(tmp_path / "a.png", _photo(20, 20))
     subst = {"MODEL": str(models["denoise_rgb"]), "MODEL_NOTASK": str(models["denoise_rgb"]), "IMAGE": str(image),
              "missing.png": str(tmp_path / "missing.png")}
@@ -110,7 +114,6 @@ def test_user_mistakes_are_one_sentence_and_status_2(models, tmp_path, capsys, a
     assert run_cli(main, argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
-    import re
     assert re.search(message, err[0]), err[0]
 
 

@@ -20,7 +20,10 @@ def _arrays(path):
 def test_three_plus_three_steps_with_a_resume_equal_six_straight_steps(tmp_path):
     straight = training.train(tiny_config(tmp_path / "a", steps=6), progress=False)
     first = training.train(tiny_config(tmp_path / "b", steps=3), progress=False)
+    stale = first / "checkpoints" / ".ckpt-000000004.0123abcd.tmp.npz"  # a kill -9 mid-save leaves this
+    stale.write_bytes(b"half a checkpoint")
     training.train(training.resume_config(first, {"steps": 6}), run_dir=first, progress=False)
+    assert not stale.exists()
 
     a = _arrays(latest_checkpoint(straight))
     b = _arrays(latest_checkpoint(first))

@@ -76,6 +76,9 @@ def build_parser():
     r.add_argument("--baselines", metavar="LIST",
                    help="classical methods beside the model: all (default; bm3d when installed), none, or names")
     r.add_argument("--tile", type=int, metavar="N", help="restore images larger than N pixels in exact tiles")
+    r.add_argument("--noise", metavar="SIGMA",
+                   help="denoise runs: add noise of this sigma (0..255) instead of the run's --noise, e.g. to "
+                        "score a blind model at 15, 25 and 50 as the papers do")
     return p
 
 

@@ -124,7 +124,8 @@ def load_full_images(spec, channels=None, min_side=1, option="--data", split="al
     """Loads every image of a folder (recursively) or of `photos` at full resolution.
 
     Args:
-        spec: a folder path, or "photos" (the built-in photographs, see `data.photos`).
+        spec: a folder path, or "photos" (the built-in photographs, see `data.photos`); the
+            name wins over a folder called photos, which `./photos` names.
         channels: 1 or 3 to force (1 takes luma, 3 repeats grey); None: 1 if all are grey.
         min_side: images whose shorter side is below this are skipped and listed (the
             training patch size, typically).

@@ -15,6 +15,7 @@ input knowing what the model was not told: the noise sigma, the PSF, the mask; t
 `wiener_oracle` even sees the clean image, to pick its best balance. The degraded input itself
 is scored too ("input"), except for sr whose input is smaller.
 """
+import dataclasses
 import json
 import math
 import sys
@@ -224,6 +225,25 @@ def comparison_baseline(spec):
     return baseline
 
 
+def with_noise(spec, sigma):
+    """`spec` with its noise level replaced by `sigma` (the `--noise` of evaluate), or unchanged for None.
+
+    Raises:
+        UserError: `sigma` given for a task other than denoise, or not a number in [0, 255].
+    """
+    if sigma is None:
+        return spec
+    if spec.task != "denoise":
+        raise UserError(f"--noise applies to denoise runs; this one restores {spec.task}.")
+    try:
+        value = float(sigma)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 255:
+        raise UserError(f"--noise must be one number in [0, 255], got {sigma!r}.")
+    return dataclasses.replace(spec, restore=dataclasses.replace(spec.restore, noise=str(value)))
+
+
 def restoration_main(args):
     """`deepdeconv.evaluate RUN ...` for a restoration run: prints the table and a JSON line.
 
@@ -237,7 +257,7 @@ def restoration_main(args):
     config = TrainConfig.load(run / rundir.CONFIG)
     metrics = parse_metric_names(args.metrics)
     methods = choose_baselines(config.task, getattr(args, "baselines", None))
-    spec = load_restorer(run, checkpoint=args.checkpoint, ema=args.ema)
+    spec = with_noise(load_restorer(run, checkpoint=args.checkpoint, ema=args.ema), getattr(args, "noise", None))
     real = args.real or config.restore.val or config.data
     images, names = held_out_images(config, spec.channels, args.real, args.num_real)
     result = evaluate_restoration(spec, images, names, metrics, methods, seed=args.seed,
@@ -246,6 +266,7 @@ def restoration_main(args):
     conventions = conventions_text(spec.task, spec.scale, spec.channels)
     print(format_table(result, metrics, conventions))
     record = {"event": "evaluate", "task": spec.task, "real": str(real), "num_images": len(images), "seed": args.seed,
+              "noise": spec.restore.noise if spec.task == "denoise" else None,
               "checkpoint": args.checkpoint or "exported", "ema": bool(args.ema), "metrics": list(metrics),
               "baselines": list(methods), "conventions": conventions, "mean": result["mean"],
               "per_image": result["per_image"]}
