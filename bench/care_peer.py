@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepdeconv.config import RestoreConfig
+from deepdeconv.restore_config import RestoreConfig
 from deepdeconv.data.degrade import degrade_for_eval
 from deepdeconv.data.fullsize import PHOTOS, load_full_images
 from deepdeconv.metrics.fidelity import psnr, ssim
