@@ -215,6 +215,7 @@ def test_write_degraded_damages_a_photo_as_the_restorer_was_trained_for(tmp_path
     small = Image.open(nb.write_degraded(_spec("sr", channels=3, scale=4), photo, tmp_path / "s.png"))
     assert small.size == (16, 12) and small.mode == "RGB"
     holes = nb.write_degraded(_spec("inpaint", channels=1, patch=16), photo, tmp_path / "h.png")
+    assert Image.open(holes).size == (64, 48)
     mask = np.asarray(Image.open(tmp_path / "h_mask.png"))
     assert set(np.unique(mask)) == {0, 255}
     assert 0.0 < (mask == 255).mean() < 0.5
