@@ -88,7 +88,7 @@ def test_kill_9_anywhere_then_resume_ends_with_the_weights_of_an_uninterrupted_r
     reference = _start(["--steps", str(STEPS), "--outdir", str(tmp_path / "reference"), *TINY], tmp_path)
     run = tmp_path / "killed" / "00000-digits"
     kills = 0
-    for i in range(10):
+    for i in range(6):
         before = _newest_step(run)
         logged_before = len(_steps_logged(run))
         args = ["--resume", str(run), "--no-progress"] if run.is_dir() else \
@@ -108,11 +108,12 @@ def test_kill_9_anywhere_then_resume_ends_with_the_weights_of_an_uninterrupted_r
         _check_every_checkpoint_loads(run)
         new = _steps_logged(run)[logged_before:]
         assert new == list(range(before + 1, before + 1 + len(new)))  # resumed exactly where it had saved
-    assert kills >= 8
+    assert kills >= 5
     final = _start(["--resume", str(run), "--no-progress"], tmp_path)
     assert final.wait(timeout=900) == 0, _stderr(final)
     assert reference.wait(timeout=900) == 0, _stderr(reference)
     _check_every_checkpoint_loads(run)
+    assert _temporaries(run) == []  # the resume removed what the kills left half-written
     want, got = _final_arrays(tmp_path / "reference" / "00000-digits"), _final_arrays(run)
     assert sorted(got) == sorted(want)
     for key in want:
