@@ -1,4 +1,7 @@
-"""Tiny configurations and a CLI runner shared by the training tests (fast on 2 CPU cores)."""
+"""Tiny configurations, photo folders and a CLI runner shared by the training tests (fast on 2 CPU cores)."""
+import numpy as np
+from PIL import Image
+
 from deepdeconv.cli.common import run_cli
 from deepdeconv.cli.train import main as train_main
 from deepdeconv.config import TrainConfig
@@ -19,3 +22,13 @@ def run_train_cli(argv, capsys):
     status = run_cli(train_main, argv)
     out, err = capsys.readouterr()
     return status, out, err
+
+
+def photo_folder(path, n=4, size=(40, 30)):
+    """A folder of `n` smooth random RGB PNGs of `size` (w, h) rounded down to 5-pixel blocks."""
+    path.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        x = np.kron(rng.random((size[1] // 5, size[0] // 5, 3)), np.ones((5, 5, 1)))
+        Image.fromarray(np.round(x * 255).astype(np.uint8)).save(path / f"img{i}.png")
+    return path

@@ -19,18 +19,11 @@ from deepdeconv.data.patches import restoration_batches
 from deepdeconv.fileio import read_jsonl
 from deepdeconv.restorer import build_restorer_model
 from deepdeconv.training import resume_config, train
-from helpers import run_train_cli
+from helpers import photo_folder, run_train_cli
 
 TINY = dict(width=0.125, batch=4, patch=16, depth=1, channels=3, mixed_precision=False, log_every=1)
 
 
-def _folder(path, n=4, size=(40, 32)):
-    path.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for i in range(n):
-        x = np.kron(rng.random((size[1] // 4, size[0] // 4, 3)), np.ones((4, 4, 1)))
-        Image.fromarray(np.round(x * 255).astype(np.uint8)).save(path / f"img{i}.png")
-    return path
 
 
 def _checkpoint(path):
@@ -38,9 +31,9 @@ def _checkpoint(path):
         return {k: data[k] for k in data.files if not k.startswith("__")}
 
 
-def test_the_built_in_photos_name_wins_over_a_folder_called_photos_and_dot_slash_picks_the_folder(
+def test_the_built_in_photos_name_wins_over_a_folder_called_photos_and_dot_slash_picks_thephoto_folder(
         tmp_path, monkeypatch):
-    _folder(tmp_path / "photos", n=2)
+    photo_folder(tmp_path / "photos", n=2)
     monkeypatch.chdir(tmp_path)
     assert len(load_full_images("./photos").images) == 2
     assert len(load_full_images("photos", split="val").images) == 4  # the held-out built-in photos
@@ -49,7 +42,7 @@ def test_the_built_in_photos_name_wins_over_a_folder_called_photos_and_dot_slash
 @pytest.mark.slow
 def test_a_restoration_run_resumed_on_two_replicas_trains_like_one_device(tmp_path):
     assert len(tf.config.list_logical_devices("CPU")) >= 2, "tests/conftest.py must split the CPU in two"
-    data = _folder(tmp_path / "photos")
+    data = photo_folder(tmp_path / "photos")
     config = TrainConfig.from_options(dict(task="sr", scale=2, data=str(data), steps=4, checkpoint_every=1,
                                            keep_checkpoints=4, val_every=100, outdir=str(tmp_path / "single"),
                                            strategy="default", ema_rampup=0.5, **TINY))
@@ -89,7 +82,7 @@ def test_a_mixed_precision_restorer_keeps_float32_variables_outputs_and_finite_l
     assert model.network.dtype_policy.name == policy and model.ema_network.dtype_policy.name == "float32"
     assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer) == (policy == "mixed_float16")
     before = [w.numpy().copy() for w in model.network.trainable_weights]
-    images = [np.asarray(Image.open(p)) for p in sorted(_folder(tmp_path / "photos").glob("*.png"))]
+    images = [np.asarray(Image.open(p)) for p in sorted(photo_folder(tmp_path / "photos").glob("*.png"))]
     history = model.fit(restoration_batches(images, config), steps_per_epoch=2, verbose=0).history
     assert all(np.isfinite(v[-1]) for v in history.values()), history
     assert {v.dtype for v in model.network.weights + model.ema_network.weights} == {"float32"}
@@ -99,7 +92,7 @@ def test_a_mixed_precision_restorer_keeps_float32_variables_outputs_and_finite_l
 
 @pytest.mark.slow
 def test_sigterm_during_a_restoration_run_saves_the_step_and_resume_continues(tmp_path, capsys):
-    data = _folder(tmp_path / "photos")
+    data = photo_folder(tmp_path / "photos")
     run = tmp_path / "runs" / "00000-photos"
     argv = ["--task", "denoise", "--data", str(data), "--steps", "100000", "--checkpoint-every", "100000",
             "--val-every", "100000", "--outdir", str(tmp_path / "runs"), "--log-every", "1", "--width", "0.125",

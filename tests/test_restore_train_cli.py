@@ -6,26 +6,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import run_train_cli
+from helpers import photo_folder, run_train_cli
 
 TINY = ["--width", "0.125", "--batch", "2", "--patch", "16", "--depth", "1", "--no-progress",
         "--no-mixed-precision"]
 
 
-def _folder(path, n=4, size=(40, 30)):
-    path.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for i in range(n):
-        x = np.kron(rng.random((size[1] // 5, size[0] // 5, 3)), np.ones((5, 5, 1)))
-        Image.fromarray(np.round(x * 255).astype(np.uint8)).save(path / f"img{i}.png")
-    return path
 
 
 
 
 @pytest.mark.slow
 def test_denoise_run_writes_config_validation_strips_checkpoints_and_the_restorer(tmp_path, capsys):
-    data = _folder(tmp_path / "photos")
+    data = photo_folder(tmp_path / "photos")
     status, out, err = run_train_cli(["--task", "denoise", "--data", str(data), "--steps", "4", "--val-every", "2",
                              "--checkpoint-every", "2", "--log-every", "2", "--outdir", str(tmp_path / "runs"),
                              *TINY], capsys)
@@ -50,7 +43,7 @@ def test_denoise_run_writes_config_validation_strips_checkpoints_and_the_restore
 
 @pytest.mark.slow
 def test_resumed_restoration_run_continues_in_its_directory(tmp_path, capsys):
-    data = _folder(tmp_path / "photos")
+    data = photo_folder(tmp_path / "photos")
     assert run_train_cli(["--task", "sr", "--data", str(data), "--steps", "2", "--val-every", "5",
                  "--outdir", str(tmp_path / "runs"), *TINY], capsys)[0] == 0
     run = tmp_path / "runs" / "00000-photos"
@@ -67,7 +60,7 @@ def test_resumed_restoration_run_continues_in_its_directory(tmp_path, capsys):
                                                                      "power of two"),
 ])
 def test_restoration_mistakes_are_one_sentence_and_exit_2(tmp_path, capsys, argv, phrase):
-    data = _folder(tmp_path / "photos", size=(64, 64))
+    data = photo_folder(tmp_path / "photos", size=(64, 64))
     status, _, err = run_train_cli([*argv, "--data", str(data), "--steps", "1", "--outdir", str(tmp_path / "runs"),
                            "--no-progress", "--width", "0.125", "--dry-run"], capsys)
     assert status == 2
@@ -76,7 +69,7 @@ def test_restoration_mistakes_are_one_sentence_and_exit_2(tmp_path, capsys, argv
 
 
 def test_dry_run_prints_the_config_and_the_restorer_summary(tmp_path, capsys):
-    data = _folder(tmp_path / "photos")
+    data = photo_folder(tmp_path / "photos")
     status, out, err = run_train_cli(["--task", "inpaint", "--data", str(data), "--dry-run", *TINY], capsys)
     assert status == 0, err
     assert '"task": "inpaint"' in out and "restorer" in out and "correction" in out
