@@ -27,8 +27,7 @@ from deepdeconv.restoring.tiles import network_geometry
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 # Shipped pretrained restorers: name -> (task, sr scale). Their files are
 # `deepdeconv/pretrained/<name>.keras`; a name whose file is not shipped is not offered.
-PRETRAINED = {"denoise": ("denoise", 1), "denoise_gray": ("denoise", 1), "denoise_gray25": ("denoise", 1),
-              "sr2": ("sr", 2), "sr4": ("sr", 4)}
+PRETRAINED = {"denoise": ("denoise", 1), "denoise_gray": ("denoise", 1), "sr2": ("sr", 2), "sr4": ("sr", 4)}
 RESTORATION_TASKS = tuple(t for t in TASKS if t != "gan")
 
 
