@@ -74,6 +74,9 @@ def _tpu_strategy(tpu):
     return tf.distribute.TPUStrategy(resolver)
 
 
+_MIRRORED = {}  # device names -> the process's MirroredStrategy over them
+
+
 def make_strategy(name="auto", tpu=""):
     """Returns the tf.distribute strategy for `--strategy` (see `resolve_strategy_name`).
 
@@ -91,8 +94,13 @@ def make_strategy(name="auto", tpu=""):
         return tf.distribute.get_strategy()
     if name == "mirrored":
         # All GPUs; without any, all logical CPU devices (one unless configured otherwise).
-        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-        return tf.distribute.MirroredStrategy([d.name for d in devices])
+        devices = tuple(d.name for d in tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU"))
+        # One per device set and process: a second MirroredStrategy restarts the collective
+        # instance keys the runtime has bound to the first one's tensors, and its first
+        # all-reduce fails on a shape mismatch (a notebook that trains twice, say).
+        if devices not in _MIRRORED:
+            _MIRRORED[devices] = tf.distribute.MirroredStrategy(list(devices))
+        return _MIRRORED[devices]
     if name == "multiworker":
         _tf_config_workers()  # a malformed TF_CONFIG is a user error, not a traceback
         return tf.distribute.MultiWorkerMirroredStrategy()

@@ -226,3 +226,9 @@ def test_mirrored_strategy_hands_each_replica_a_contiguous_block_of_the_global_b
     distribute.check_batch(8, strategy)
     with pytest.raises(UserError, match="--batch 7"):
         distribute.check_batch(7, strategy)
+
+
+def test_one_mirrored_strategy_per_process_so_a_second_run_can_all_reduce():
+    # A second MirroredStrategy over the same devices fails its first all-reduce when an
+    # earlier one has run (a notebook training twice); the process keeps one.
+    assert distribute.make_strategy("mirrored") is distribute.make_strategy("mirrored")
