@@ -11,8 +11,11 @@ MNIST's 60,000). The rows:
   tutorial+prefetch  the same with `.prefetch(AUTOTUNE)`: what the input pipeline costs
   tutorial+concat-D  the same step scoring real and fake in one discriminator call
   ours               the same networks trained by `deepdeconv.gan.GAN` through `fit` on
-                     `deepdeconv.data.training_batches` (float32, no XLA, no EMA/augmentation,
-                     so the compute matches the tutorial's)
+                     `deepdeconv.data.training_batches` (float32, no XLA, no EMA/augmentation),
+                     with our default sequential update: one discriminator pass on the fakes
+                     more than the tutorial's step
+  ours+sim           the same with `--update simultaneous`, the tutorial's update order, so the
+                     compute matches the tutorial's
   ours+bf16          ours under mixed_bfloat16 (output layers and losses float32)
   ours+xla           ours with `jit_compile=True`
   ours+bf16+xla      both
@@ -49,7 +52,8 @@ import keras  # noqa: E402  (after quiet_tensorflow, which must precede TensorFl
 BATCH = 256
 NOISE_DIM = 100
 NUM_IMAGES = 60000
-VARIANTS = ("tutorial", "tutorial+prefetch", "tutorial+concat-D", "ours", "ours+bf16", "ours+xla", "ours+bf16+xla",
+VARIANTS = ("tutorial", "tutorial+prefetch", "tutorial+concat-D", "ours", "ours+sim", "ours+bf16", "ours+bf16+sim",
+            "ours+xla", "ours+bf16+xla",
             "default", "default+bf16", "default+xla", "default+auto")
 
 
@@ -167,7 +171,7 @@ class StepTimer(keras.callbacks.Callback):
 class Ours:
     """The same networks trained by our GAN class through `fit` on our data pipeline."""
 
-    def __init__(self, pixels, policy="float32", jit=False):
+    def __init__(self, pixels, policy="float32", jit=False, update="sequential"):
         from deepdeconv.data import ImageSource, training_batches
         from deepdeconv.precision import dtype_policy
         from deepdeconv.gan import GAN
@@ -176,7 +180,7 @@ class Ours:
             generator, discriminator = tutorial_generator(), tutorial_discriminator()
         self.gan = GAN(generator, discriminator, None, z_dim=NOISE_DIM, seed=0)
         self.gan.compile(d_optimizer=keras.optimizers.Adam(1e-4), g_optimizer=keras.optimizers.Adam(1e-4),
-                         loss="nsgan", augment=(), jit_compile=jit)
+                         loss="nsgan", augment=(), jit_compile=jit, update=update)
         self.dataset = training_batches(ImageSource.from_arrays("digits28", pixels), BATCH, seed=0)
 
     def run(self, steps):
@@ -225,7 +229,8 @@ def make(variant, pixels):
         return Tutorial(pixels, prefetch="prefetch" in variant, concat_d="concat" in variant)
     if variant.startswith("default"):
         return Default(mixed_precision=None if "auto" in variant else "bf16" in variant, jit="xla" in variant)
-    return Ours(pixels, policy="mixed_bfloat16" if "bf16" in variant else "float32", jit="xla" in variant)
+    return Ours(pixels, policy="mixed_bfloat16" if "bf16" in variant else "float32", jit="xla" in variant,
+                update="simultaneous" if "sim" in variant else "sequential")
 
 
 def main(argv=None):

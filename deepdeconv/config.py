@@ -20,6 +20,8 @@ from deepdeconv.restore_config import RestoreConfig
 TASKS = ("gan", "denoise", "deblur", "sr", "inpaint", "jpeg")
 LOSSES = ("nsgan", "hinge", "wgan-gp", "lsgan")
 D_NORMS = ("auto", "none", "batch", "spectral")
+UPSAMPLES = ("transpose", "resize")
+UPDATES = ("sequential", "simultaneous")
 AUGMENTS = ("translation", "cutout", "color")
 RESOLUTIONS = (32, 64, 128, 256)
 STRATEGIES = ("auto", "default", "mirrored", "multiworker", "tpu")
@@ -54,6 +56,9 @@ class TrainConfig:
     z_dim: int = opt(128, 'latent size; 100-128 is the DCGAN/SNGAN convention')
     width: Optional[float] = opt(None, "scales every layer's channels; auto: 0.5 for gan (fastest per "
                                         "CPU-minute; 1-2 suit a GPU), 1.0 (32 base channels) for restoration")
+    mbstd: bool = opt(False, "add the minibatch standard deviation feature to the discriminator (ProGAN)")
+    g_upsample: str = opt("transpose", "generator up-sampling: transpose (Conv2DTranspose 4x4, stride 2; DCGAN) "
+                                       "or resize (nearest x2 + 3x3 conv; no checkerboard)")
     # auto = batch (DCGAN; best in short runs), but none for wgan-gp, whose per-sample penalty
     # batch norm breaks, and spectral for hinge (the SNGAN recipe).
     d_norm: str = opt("auto", 'discriminator normalisation: auto, none, batch or spectral')
@@ -68,6 +73,8 @@ class TrainConfig:
     beta2: float = opt(0.999, "Adam beta2")
     loss: str = opt("nsgan", 'nsgan, hinge, wgan-gp or lsgan')
     d_steps: int = opt(1, 'discriminator updates per generator update')
+    update: str = opt("sequential", "sequential (D learns, then G through the updated D; PyTorch DCGAN) or "
+                                    "simultaneous (both from one forward pass; TF tutorial; --d-steps 1)")
     gp_weight: float = opt(10.0, 'WGAN-GP penalty weight (Gulrajani et al. 2017)')
     r1_gamma: float = opt(0.0, 'R1 penalty weight on real data (Mescheder et al. 2018); 0 = off')
     augment: str = opt("none", 'DiffAugment policy (translation,cutout,color) or none; helps long runs on small data')
@@ -158,6 +165,8 @@ class TrainConfig:
         require(self.channels in (None, 1, 3), f"--channels must be 1 or 3, got {self.channels}.")
         require(self.z_dim >= 1, f"--z-dim must be positive, got {self.z_dim}.")
         require(self.width > 0, f"--width must be positive, got {self.width}.")
+        require(self.g_upsample in UPSAMPLES,
+                f"--g-upsample must be one of {', '.join(UPSAMPLES)}, got {self.g_upsample!r}.")
         require(self.d_norm in D_NORMS, f"--d-norm must be one of {', '.join(D_NORMS)}, got {self.d_norm!r}.")
         require(self.batch >= 2, f"--batch must be at least 2, got {self.batch}.")
         for name in ("g_lr", "d_lr"):
@@ -168,6 +177,8 @@ class TrainConfig:
              "--loss wgan-gp cannot use --d-norm batch: batch norm breaks its per-sample gradient penalty.")
         # More would rarely help, and each update needs its own random stream (gan.NUM_STREAMS).
         require(1 <= self.d_steps <= 8, f"--d-steps must lie in 1..8, got {self.d_steps}.")
+        require(self.update in UPDATES, f"--update must be one of {', '.join(UPDATES)}, got {self.update!r}.")
+        require(self.update == "sequential" or self.d_steps == 1, "--update simultaneous needs --d-steps 1.")
         require(self.gp_weight >= 0, f"--gp-weight must be non-negative, got {self.gp_weight}.")
         require(self.r1_gamma >= 0, f"--r1-gamma must be non-negative, got {self.r1_gamma}.")
         bad = [p for p in self.augment_policy if p not in AUGMENTS]

@@ -11,7 +11,8 @@ import tensorflow as tf
 from deepdeconv import distribute, losses, precision, rundir
 from deepdeconv.augment import StatelessRandom, diff_augment
 from deepdeconv.ema import update_ema
-from deepdeconv.models import build_discriminator, build_generator
+from deepdeconv.models import build_discriminator, generator_for
+from deepdeconv.models.layers import MinibatchStd
 from deepdeconv.models.conditional import num_classes
 
 
@@ -48,7 +49,7 @@ class GAN(keras.Model):
                                    aggregation="only_first_replica")
 
     def compile(self, d_optimizer, g_optimizer, loss="nsgan", d_steps=1, gp_weight=10.0, r1_gamma=0.0,
-                augment=(), ema_decay=0.999, ema_rampup=0.05, **kwargs):
+                augment=(), ema_decay=0.999, ema_rampup=0.05, update="sequential", **kwargs):
         """Configures training.
 
         Args:
@@ -63,6 +64,10 @@ class GAN(keras.Model):
             ema_rampup: the average's half-life is capped at this fraction of the steps taken
                 so far (StyleGAN2-ADA's ramp-up), so that the average forgets the random
                 initial weights quickly; 0 = always `ema_decay`.
+            update: "sequential" (the discriminator learns, then the generator learns through
+                the updated discriminator, as in the PyTorch DCGAN example) or "simultaneous"
+                (both from one forward pass, as in the TensorFlow DCGAN tutorial; needs
+                d_steps == 1).
         """
         super().compile(**kwargs)
         if loss not in losses.LOSSES:
@@ -74,6 +79,9 @@ class GAN(keras.Model):
         self.loss_name = loss
         self.d_loss_fn, self.g_loss_fn = losses.LOSSES[loss]
         self.d_steps = d_steps
+        if update not in ("sequential", "simultaneous") or (update == "simultaneous" and d_steps != 1):
+            raise ValueError(f"update must be sequential, or simultaneous with d_steps 1; got {update!r}")
+        self.simultaneous = update == "simultaneous"
         self.gp_weight = gp_weight if loss == "wgan-gp" else 0.0
         self.r1_gamma = r1_gamma
         self.augment = tuple(augment)
@@ -124,62 +132,84 @@ class GAN(keras.Model):
         """Discriminator logits on augmented real and fake images (fakes share the real labels)."""
         real = diff_augment(real, self.augment, rng)
         fake = diff_augment(fake, self.augment, rng)
-        if self._d_has_batch_norm():
-            # Batch norm would mix real and fake statistics in a joint batch.
+        if self._d_uses_batch_statistics():
+            # Batch norm or the minibatch-std feature would mix real and fake statistics in a
+            # joint batch.
             return self._discriminate(real, labels), self._discriminate(fake, labels)
         both = None if labels is None else tf.concat([labels, labels], axis=0)
         logits = self._discriminate(tf.concat([real, fake], axis=0), both)
         return tf.split(logits, 2, axis=0)
 
-    def _d_has_batch_norm(self):
-        return any(isinstance(layer, keras.layers.BatchNormalization) for layer in self.discriminator.layers)
+    def _d_uses_batch_statistics(self):
+        return any(isinstance(layer, (keras.layers.BatchNormalization, MinibatchStd))
+                   for layer in self.discriminator.layers)
 
-    def _discriminator_step(self, real, fake, labels, rng, scale):
-        with tf.GradientTape() as tape:
-            real_logits, fake_logits = self._scores(real, fake, labels, rng)
-            d_loss = self.d_loss_fn(real_logits, fake_logits)
-            penalty = tf.zeros((), tf.float32)
-            critic = functools.partial(self._discriminate, labels=labels)
-            if self.gp_weight > 0:
-                alpha = rng.uniform(tf.shape(real)[0], (1, 1, 1))
-                penalty += self.gp_weight * losses.gradient_penalty(critic, real, fake, alpha)
-            if self.r1_gamma > 0:
-                penalty += 0.5 * self.r1_gamma * losses.r1_penalty(critic, real)
-            total = self.d_optimizer.scale_loss((d_loss + penalty) * scale)  # loss scaling: float16 only
-        grads = tape.gradient(total, self.discriminator.trainable_variables)
-        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
-        return d_loss, penalty, real_logits, fake_logits
+    def _discriminator_loss(self, real, fake, labels, rng, scale):
+        """Logits and the discriminator's losses; call under the tape that differentiates them."""
+        real_logits, fake_logits = self._scores(real, fake, labels, rng)
+        d_loss = self.d_loss_fn(real_logits, fake_logits)
+        penalty = tf.zeros((), tf.float32)
+        critic = functools.partial(self._discriminate, labels=labels)
+        if self.gp_weight > 0:
+            alpha = rng.uniform(tf.shape(real)[0], (1, 1, 1))
+            penalty += self.gp_weight * losses.gradient_penalty(critic, real, tf.stop_gradient(fake), alpha)
+        if self.r1_gamma > 0:
+            penalty += 0.5 * self.r1_gamma * losses.r1_penalty(critic, real)
+        total = self.d_optimizer.scale_loss((d_loss + penalty) * scale)  # loss scaling: float16 only
+        return total, d_loss, penalty, real_logits, fake_logits
 
-    def train_step(self, data):
-        real = data[0] if isinstance(data, (tuple, list)) else data
-        labels = self._labels(data)
+    def _apply(self, optimizer, tape, loss, model):
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+
+    def _simultaneous_step(self, real, labels, noise, scale):
+        """Both networks learn from one forward pass, the generator through the discriminator
+        as it was before its update (the TensorFlow DCGAN tutorial's step): one discriminator
+        pass on the fakes fewer than the sequential update."""
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            fake = self._generate(noise.normal(tf.shape(real)[0], (self.z_dim,)), labels)
+            total, d_loss, penalty, real_logits, fake_logits = self._discriminator_loss(
+                real, fake, labels, self._rng(_D_STEP), scale)
+            g_loss = self.g_loss_fn(fake_logits)
+            g_scaled = self.g_optimizer.scale_loss(g_loss * scale)
+        self._apply(self.d_optimizer, d_tape, total, self.discriminator)
+        self._apply(self.g_optimizer, g_tape, g_scaled, self.generator)
+        return d_loss, g_loss, penalty, real_logits, fake_logits
+
+    def _sequential_step(self, real, labels, noise, scale):
+        """The discriminator learns (`d_steps` times, each on its own slice of the real batch),
+        then the generator learns through the updated discriminator on the same fakes, as in
+        the PyTorch DCGAN example; the generator is run once per step."""
         batch = tf.shape(real)[0] // self.d_steps
-        _, num_replicas = self._replica()
-        # Gradients are summed over replicas; dividing by their number makes the sum the
-        # gradient of the global-batch mean, so N replicas train like one device.
-        scale = 1.0 / num_replicas
-        noise = self._rng(_NOISE)
         # Fakes are drawn for the labels of the real slice they are scored against (the data's
         # class distribution; see `_labels`). The last slice's fakes also train the generator.
         label_slices = [None if labels is None else labels[i * batch:(i + 1) * batch]
                         for i in range(self.d_steps)]
         with tf.GradientTape() as g_tape:
             fake = self._generate(noise.normal(batch, (self.z_dim,)), label_slices[-1])
-            # The generator is run once per step: the discriminator learns from this batch
-            # (without gradient to the generator), then the generator learns through the
-            # updated discriminator on the same batch, as in the PyTorch DCGAN example.
             with g_tape.stop_recording():
                 for i in range(self.d_steps):
-                    real_i = real[i * batch:(i + 1) * batch]
                     fake_i = fake if i == self.d_steps - 1 else self._generate(
                         noise.normal(batch, (self.z_dim,)), label_slices[i])
-                    d_loss, penalty, real_logits, fake_logits = self._discriminator_step(
-                        real_i, tf.stop_gradient(fake_i), label_slices[i], self._rng(_D_STEP + i), scale)
+                    with tf.GradientTape() as d_tape:
+                        total, d_loss, penalty, real_logits, fake_logits = self._discriminator_loss(
+                            real[i * batch:(i + 1) * batch], tf.stop_gradient(fake_i), label_slices[i],
+                            self._rng(_D_STEP + i), scale)
+                    self._apply(self.d_optimizer, d_tape, total, self.discriminator)
             g_logits = self._discriminate(diff_augment(fake, self.augment, self._rng(_G_AUGMENT)), label_slices[-1])
             g_loss = self.g_loss_fn(g_logits)
             g_scaled = self.g_optimizer.scale_loss(g_loss * scale)
-        grads = g_tape.gradient(g_scaled, self.generator.trainable_variables)
-        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+        self._apply(self.g_optimizer, g_tape, g_scaled, self.generator)
+        return d_loss, g_loss, penalty, real_logits, fake_logits
+
+    def train_step(self, data):
+        real = data[0] if isinstance(data, (tuple, list)) else data
+        _, num_replicas = self._replica()
+        # Gradients are summed over replicas; dividing by their number makes the sum the
+        # gradient of the global-batch mean, so N replicas train like one device.
+        scale = 1.0 / num_replicas
+        step = self._simultaneous_step if self.simultaneous else self._sequential_step
+        d_loss, g_loss, penalty, real_logits, fake_logits = step(real, self._labels(data), self._rng(_NOISE), scale)
         self._update_ema()
         self.step.assign_add(1)
         values = {"d_loss": d_loss, "g_loss": g_loss, "d_real": tf.reduce_mean(real_logits),
@@ -246,16 +276,14 @@ def build_gan(config):
     strategy = tf.distribute.get_strategy()
     policy = precision.precision_policy(config.mixed_precision, strategy)
     with precision.dtype_policy(policy):
-        generator = build_generator(config.resolution, config.channels, config.z_dim, config.width,
-                                    num_classes=classes)
+        generator = generator_for(config)
         discriminator = build_discriminator(config.resolution, config.channels, config.width, config.discriminator_norm,
-                                            num_classes=classes)
+                                            num_classes=classes, mbstd=config.mbstd)
     for model in (generator, discriminator):
         distribute.synchronize_batch_norm(model, strategy)
     ema = None
     if config.ema:
-        ema = build_generator(config.resolution, config.channels, config.z_dim, config.width,
-                              name="generator_ema", num_classes=classes)
+        ema = generator_for(config, name="generator_ema")
         ema.set_weights(generator.get_weights())
     gan = GAN(generator, discriminator, ema, z_dim=config.z_dim, seed=config.seed)
     gan.compile(
@@ -265,5 +293,6 @@ def build_gan(config):
                                                                  beta_2=config.beta2), policy),
         loss=config.loss, d_steps=config.d_steps, gp_weight=config.gp_weight, r1_gamma=config.r1_gamma,
         augment=config.augment_policy, ema_decay=config.ema_decay, ema_rampup=config.ema_rampup,
+        update=config.update,
         jit_compile=precision.resolve_jit(config.jit, strategy), steps_per_execution=config.steps_per_execution)
     return gan

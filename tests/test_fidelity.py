@@ -99,7 +99,8 @@ def test_float_inputs_on_the_255_scale_score_like_uint8():
 
 def test_ssim_of_a_512_image_is_fast():
     a, b = _photo_like(8, (512, 512, 3)), _photo_like(9, (512, 512, 3))
-    start = time.perf_counter()
+    # CPU time of this process, not wall time: other work on a shared machine does not count.
+    start = time.process_time()
     ssim(a, b)
     psnr(a, b, y_channel=True, crop=4)
-    assert time.perf_counter() - start < 2.0  # generous: the machine is shared
+    assert time.process_time() - start < 2.0

@@ -81,3 +81,35 @@ def test_every_random_draw_of_a_step_has_its_own_stream_at_the_largest_d_steps(t
     assert all(0 <= s < gan_module.NUM_STREAMS for s in streams)
     with pytest.raises(UserError, match="--d-steps must lie in 1..8"):
         tiny_config(tmp_path, d_steps=9)
+
+
+def _one_step(tmp_path, update, d_lr):
+    tf.keras.utils.set_random_seed(0)
+    gan = build_gan(tiny_config(tmp_path, channels=1, update=update, d_lr=d_lr, ema=False))
+    gan.fit(_batches(), steps_per_epoch=1, epochs=1, verbose=0)
+    return _weights(gan.generator), [w.numpy() for w in gan.discriminator.trainable_weights]
+
+
+@pytest.mark.slow
+def test_simultaneous_update_trains_the_generator_through_the_discriminator_before_its_update(tmp_path):
+    # With a learning rate far below float32's resolution the discriminator does not change
+    # within the step, so the
+    # generator's update is the same in either order; the discriminator's never depends on it.
+    seq_g, seq_d = _one_step(tmp_path, "sequential", 1e-30)
+    sim_g, sim_d = _one_step(tmp_path, "simultaneous", 1e-30)
+    for a, b in zip(seq_g, sim_g):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    seq_g, seq_d = _one_step(tmp_path, "sequential", 2e-4)
+    sim_g, sim_d = _one_step(tmp_path, "simultaneous", 2e-4)
+    for a, b in zip(seq_d, sim_d):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    assert any(not np.allclose(a, b, rtol=1e-5, atol=1e-7) for a, b in zip(seq_g, sim_g))
+
+
+def test_simultaneous_update_needs_one_discriminator_step(tmp_path):
+    from deepdeconv.errors import UserError
+
+    with pytest.raises(UserError, match="--update simultaneous needs --d-steps 1"):
+        tiny_config(tmp_path, update="simultaneous", d_steps=2)
+    with pytest.raises(UserError, match="--update must be one of"):
+        tiny_config(tmp_path, update="alternating")

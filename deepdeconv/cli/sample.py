@@ -238,10 +238,10 @@ def _interpolate(args):
 
 
 def _truncation(args):
-    from deepdeconv.sampling import outputs, parse_seeds
+    from deepdeconv.sampling import outputs, parse_seeds, parse_thresholds
     from deepdeconv.sampling.tasks import write_trunc_sweep
 
-    thresholds = _thresholds(args.thresholds)
+    thresholds = parse_thresholds(args.thresholds)
     job = _load(args, parse_seeds(args.seeds))
     out = outputs.output_path(args.out, job.run_dir, f"trunc-sweep-{job.tag}.png", "--out", ".png")
     outputs.writing(write_trunc_sweep, job.generator, job.seeds, thresholds, out, labels=job.labels,
@@ -288,16 +288,6 @@ def _seed_images(args):
     for path, what in ((grid_path, "grid"), (outdir, "one PNG per seed"), (npz, "uint8 array")):
         if path is not None:
             print(f"wrote {path} ({n} image{'s' if n != 1 else ''}, {what})")
-
-
-def _thresholds(text):
-    try:
-        values = [float(t) for t in text.split(",")]
-    except ValueError:
-        values = [0]
-    if not all(v > 0 for v in values):
-        raise UserError(f"--thresholds takes positive thresholds such as 0.5,1,2,inf, got {text!r}.")
-    return values
 
 
 def console_main():

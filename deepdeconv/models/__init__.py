@@ -1,5 +1,5 @@
 """Generator and discriminator builders."""
 from deepdeconv.models.discriminator import build_discriminator
-from deepdeconv.models.generator import build_generator
+from deepdeconv.models.generator import build_generator, generator_for
 
-__all__ = ["build_generator", "build_discriminator"]
+__all__ = ["build_generator", "build_discriminator", "generator_for"]

@@ -3,10 +3,11 @@ import keras
 from keras import layers
 
 from deepdeconv.models import conditional
-from deepdeconv.models.layers import channels_at, dcgan_init, num_doublings
+from deepdeconv.models.layers import MinibatchStd, channels_at, dcgan_init, num_doublings
 
 
-def build_discriminator(resolution=32, channels=3, width=1.0, norm="none", name="discriminator", num_classes=0):
+def build_discriminator(resolution=32, channels=3, width=1.0, norm="none", name="discriminator", num_classes=0,
+                        mbstd=False):
     """Builds the discriminator as a functional Keras model.
 
     Each stage halves the resolution with Conv2D(kernel 4, stride 2) followed by
@@ -23,6 +24,8 @@ def build_discriminator(resolution=32, channels=3, width=1.0, norm="none", name=
         num_classes: 0 for an unconditional discriminator; otherwise the model takes
             `[images, labels]` (int32 labels [B]) and adds a projection head
             (Miyato & Koyama 2018, see `models.conditional`).
+        mbstd: append the minibatch standard deviation channel before the last stage
+            (`layers.MinibatchStd`).
 
     Returns:
         A `keras.Model` mapping [B, H, W, C] images in [-1, 1] (and labels, when
@@ -33,13 +36,18 @@ def build_discriminator(resolution=32, channels=3, width=1.0, norm="none", name=
     def wrap(layer):
         # Named after the layer it wraps: an auto-numbered name would change a checkpoint's
         # variable paths with the number of models built before it in the process.
-        return layers.SpectralNormalization(layer, name=f"{layer.name}_sn") if norm == "spectral" else layer
+        # The wrapper takes the wrapped layer's policy: the float32 logit must stay float32
+        # under mixed precision.
+        return (layers.SpectralNormalization(layer, name=f"{layer.name}_sn", dtype=layer.dtype_policy)
+                if norm == "spectral" else layer)
 
     image = keras.Input((resolution, resolution, channels), name="image")
     x = image
     res = resolution
     for i in range(num_doublings(resolution)):
         res //= 2
+        if mbstd and i == num_doublings(resolution) - 1:
+            x = MinibatchStd(name="mbstd")(x)
         batch_norm = norm == "batch" and i > 0
         # Batch norm subtracts a bias again: such a bias has zero gradient, and Adam would turn
         # rounding noise in it into full-size steps that differ between devices.

@@ -6,7 +6,8 @@ from deepdeconv.models import conditional
 from deepdeconv.models.layers import channels_at, dcgan_init, num_doublings
 
 
-def build_generator(resolution=32, channels=3, z_dim=128, width=1.0, name="generator", num_classes=0):
+def build_generator(resolution=32, channels=3, z_dim=128, width=1.0, name="generator", num_classes=0,
+                    upsample="transpose"):
     """Builds the generator as a functional Keras model of standard layers only.
 
     Standard layers mean the exported `.keras` file loads anywhere without custom objects.
@@ -24,6 +25,9 @@ def build_generator(resolution=32, channels=3, z_dim=128, width=1.0, name="gener
         num_classes: 0 for an unconditional generator; otherwise the model takes
             `[z, labels]` (int32 labels [B]), appends a class embedding to z and uses
             conditional batch norm in the up-sampling blocks (see `models.conditional`).
+        upsample: "transpose" for Conv2DTranspose(4, stride 2), or "resize" for nearest-
+            neighbour x2 followed by Conv2D(3) (Odena et al. 2016: no checkerboard pattern
+            by construction, at about twice the multiply-adds).
 
     Returns:
         A `keras.Model` mapping [B, z_dim] float32 (and labels, when conditional) to
@@ -43,8 +47,13 @@ def build_generator(resolution=32, channels=3, z_dim=128, width=1.0, name="gener
     res = 4
     for i in range(num_doublings(resolution)):
         res *= 2
-        x = layers.Conv2DTranspose(channels_at(res, resolution, width), 4, strides=2, padding="same",
-                                   use_bias=False, kernel_initializer=init, name=f"up{res}")(x)
+        if upsample == "resize":
+            x = layers.UpSampling2D(2, interpolation="nearest")(x)
+            x = layers.Conv2D(channels_at(res, resolution, width), 3, padding="same",
+                              use_bias=False, kernel_initializer=init, name=f"up{res}")(x)
+        else:
+            x = layers.Conv2DTranspose(channels_at(res, resolution, width), 4, strides=2, padding="same",
+                                       use_bias=False, kernel_initializer=init, name=f"up{res}")(x)
         if num_classes:
             x = conditional.conditional_batch_norm(x, labels, num_classes, gamma_init, name=f"up{res}_bn")
         else:
@@ -54,3 +63,9 @@ def build_generator(resolution=32, channels=3, z_dim=128, width=1.0, name="gener
     # The output stays float32 under mixed precision: pixel values and losses need the range.
     image = layers.Activation("tanh", dtype="float32", name="tanh")(x)
     return keras.Model([z, labels] if num_classes else z, image, name=name)
+
+
+def generator_for(config, name="generator"):
+    """The generator a TrainConfig describes (its `channels` resolved), with fresh weights."""
+    return build_generator(config.resolution, config.channels, config.z_dim, config.width, name=name,
+                           num_classes=conditional.num_classes(config), upsample=config.g_upsample)

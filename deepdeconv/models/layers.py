@@ -2,6 +2,7 @@
 import random
 
 import keras
+from keras import layers, ops
 
 BASE_WIDTH = 64  # channels at full resolution for width=1 (DCGAN's ngf/ndf)
 MAX_WIDTH = 512
@@ -36,3 +37,23 @@ def num_doublings(resolution):
     if resolution != 4 * 2 ** n:
         raise ValueError(f"resolution must be 4 * 2**k, got {resolution}")
     return n
+
+
+@keras.saving.register_keras_serializable(package="deepdeconv")
+class MinibatchStd(layers.Layer):
+    """Appends one channel holding the batch's mean feature standard deviation (ProGAN).
+
+    The discriminator then sees how varied a batch is, so a generator that collapses onto
+    a few outputs is told apart from data (Karras et al. 2018). Statistics are computed in
+    float32 under mixed precision; they cover the batch the layer is called on, so real and
+    fake batches scored separately each get their own.
+    """
+
+    def call(self, x):
+        x32 = ops.cast(x, "float32")
+        spread = ops.mean(ops.sqrt(ops.var(x32, axis=0) + 1e-8))
+        feature = ops.ones_like(x32[..., :1]) * spread
+        return ops.cast(ops.concatenate([x32, feature], axis=-1), x.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], input_shape[-1] + 1)

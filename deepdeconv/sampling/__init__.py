@@ -12,11 +12,12 @@ from deepdeconv.sampling.generate import (generate, generate_from_seeds, is_cond
                                           num_classes_of, z_dim_of)
 from deepdeconv.sampling.images import (grid_shape, make_grid, parse_grid, save_gif, save_png, to_pil,
                                         write_grid)
-from deepdeconv.sampling.latents import interpolation_latents, latents_from_seeds, parse_seeds, slerp
+from deepdeconv.sampling.latents import (interpolation_latents, latents_from_seeds, parse_seeds, parse_thresholds,
+                                         slerp)
 from deepdeconv.sampling.streams import NpzStream, PngFolder, seed_filename
 
 __all__ = [
     "NpzStream", "PngFolder", "generate", "generate_from_seeds", "grid_shape", "interpolation_latents",
     "is_conditional", "label_input", "latents_from_seeds", "make_grid", "num_classes_of", "parse_grid",
-    "parse_seeds", "save_gif", "save_png", "seed_filename", "slerp", "to_pil", "write_grid", "z_dim_of",
+    "parse_seeds", "parse_thresholds", "save_gif", "save_png", "seed_filename", "slerp", "to_pil", "write_grid", "z_dim_of",
 ]

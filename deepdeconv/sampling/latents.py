@@ -50,6 +50,21 @@ def parse_seeds(text, option="--seeds"):
     return seeds
 
 
+def parse_thresholds(text):
+    """Parses `--thresholds` ("0.5,1,2,inf") into a list of positive truncation thresholds.
+
+    Raises:
+        UserError: naming the option when a value is not a positive number.
+    """
+    try:
+        values = [float(t) for t in text.split(",")]
+    except ValueError:
+        values = [0]
+    if not all(v > 0 for v in values):
+        raise UserError(f"--thresholds takes positive thresholds such as 0.5,1,2,inf, got {text!r}.")
+    return values
+
+
 def latents_from_seeds(seeds, z_dim, trunc=None):
     """The latent of each seed, stacked.
 

@@ -12,16 +12,14 @@ from deepdeconv import rundir
 from deepdeconv.checkpoint import best_checkpoint, latest_checkpoint, read_meta, restore_network
 from deepdeconv.config import TrainConfig
 from deepdeconv.errors import UserError
-from deepdeconv.models import build_generator
-from deepdeconv.models.conditional import num_classes
+from deepdeconv.models import generator_for
 
 
 def _generator_from_checkpoint(path, ema):
     meta = read_meta(path)
     config = TrainConfig.from_dict(meta["config"], source=str(path))
     group = "generator_ema" if ema and config.ema else "generator"
-    model = build_generator(config.resolution, config.channels, config.z_dim, config.width,
-                            num_classes=num_classes(config))
+    model = generator_for(config)
     return restore_network(model, path, group), config
 
 
