@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from deepdeconv import distribute, losses, precision, rundir
 from deepdeconv.augment import StatelessRandom, diff_augment
+from deepdeconv.config import UPDATES
 from deepdeconv.ema import update_ema
 from deepdeconv.models import build_discriminator, generator_for
 from deepdeconv.models.layers import MinibatchStd
@@ -79,7 +80,7 @@ class GAN(keras.Model):
         self.loss_name = loss
         self.d_loss_fn, self.g_loss_fn = losses.LOSSES[loss]
         self.d_steps = d_steps
-        if update not in ("sequential", "simultaneous") or (update == "simultaneous" and d_steps != 1):
+        if update not in UPDATES or (update == "simultaneous" and d_steps != 1):
             raise ValueError(f"update must be sequential, or simultaneous with d_steps 1; got {update!r}")
         self.simultaneous = update == "simultaneous"
         self.gp_weight = gp_weight if loss == "wgan-gp" else 0.0
