@@ -19,6 +19,10 @@ more than one data set.
     python bench/digits_quality.py                                   # the default job: digits
     python bench/digits_quality.py --data ~/mnist4k --minutes 8      # a folder of 28x28 digits
     python bench/digits_quality.py --data ~/mnist4k --steps 3000 --set d_lr=4e-4 --set beta1=0.0
+    python bench/digits_quality.py --data ~/mnist4k --steps 3613 --set clusters=0   # no self-conditioning
+
+Under self-conditioning (the default) the data's own labels are not used for training; the
+judges still use them.
 """
 import argparse
 import json

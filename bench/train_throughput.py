@@ -12,10 +12,10 @@ MNIST's 60,000). The rows:
   tutorial+concat-D  the same step scoring real and fake in one discriminator call
   ours               the same networks trained by `deepdeconv.gan.GAN` through `fit` on
                      `deepdeconv.data.training_batches` (float32, no XLA, no EMA/augmentation),
-                     with our default sequential update: one discriminator pass on the fakes
+                     with our default update (`--update simultaneous`, the tutorial's order, so
+                     the compute matches the tutorial's step)
+  ours+seq           the same with `--update sequential`: one discriminator pass on the fakes
                      more than the tutorial's step
-  ours+sim           the same with `--update simultaneous`, the tutorial's update order, so the
-                     compute matches the tutorial's
   ours+bf16          ours under mixed_bfloat16 (output layers and losses float32)
   ours+xla           ours with `jit_compile=True`
   ours+bf16+xla      both
@@ -52,7 +52,7 @@ import keras  # noqa: E402  (after quiet_tensorflow, which must precede TensorFl
 BATCH = 256
 NOISE_DIM = 100
 NUM_IMAGES = 60000
-VARIANTS = ("tutorial", "tutorial+prefetch", "tutorial+concat-D", "ours", "ours+sim", "ours+bf16", "ours+bf16+sim",
+VARIANTS = ("tutorial", "tutorial+prefetch", "tutorial+concat-D", "ours", "ours+seq", "ours+bf16", "ours+bf16+seq",
             "ours+xla", "ours+bf16+xla",
             "default", "default+bf16", "default+xla", "default+auto")
 
@@ -171,7 +171,7 @@ class StepTimer(keras.callbacks.Callback):
 class Ours:
     """The same networks trained by our GAN class through `fit` on our data pipeline."""
 
-    def __init__(self, pixels, policy="float32", jit=False, update="sequential"):
+    def __init__(self, pixels, policy="float32", jit=False, update="simultaneous"):
         from deepdeconv.data import ImageSource, training_batches
         from deepdeconv.precision import dtype_policy
         from deepdeconv.gan import GAN
@@ -202,12 +202,13 @@ class Default(Ours):
 
         from deepdeconv import autotune
         from deepdeconv.config import TrainConfig
-        from deepdeconv.data import load_source, training_batches
+        from deepdeconv.data import training_batches
         from deepdeconv.gan import build_gan
+        from deepdeconv.training import load_data, resolve_config
 
-        config = TrainConfig(mixed_precision=mixed_precision, jit=jit).validate()
-        source = load_source(config.data, config.resolution, config.channels)
-        config = config.replace(channels=source.channels)
+        # Resolved as train.py resolves it: channels, and the self-conditioning clusters.
+        config, source = resolve_config(TrainConfig(mixed_precision=mixed_precision, jit=jit).validate(),
+                                        load_data(TrainConfig()))
         self.batch = config.batch
         self.dataset = training_batches(source, config.batch, config.seed)
         model = None
@@ -230,7 +231,7 @@ def make(variant, pixels):
     if variant.startswith("default"):
         return Default(mixed_precision=None if "auto" in variant else "bf16" in variant, jit="xla" in variant)
     return Ours(pixels, policy="mixed_bfloat16" if "bf16" in variant else "float32", jit="xla" in variant,
-                update="simultaneous" if "sim" in variant else "sequential")
+                update="sequential" if "seq" in variant else "simultaneous")
 
 
 def main(argv=None):

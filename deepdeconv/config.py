@@ -10,7 +10,7 @@ the value that was used.
 import dataclasses
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Tuple
 
 from deepdeconv.errors import UserError
 from deepdeconv.fileio import write_json
@@ -25,6 +25,10 @@ UPDATES = ("sequential", "simultaneous")
 AUGMENTS = ("translation", "cutout", "color")
 RESOLUTIONS = (32, 64, 128, 256)
 STRATEGIES = ("auto", "default", "mirrored", "multiworker", "tpu")
+
+# Options whose default changed after runs were first saved: the value a config.json that
+# lacks them was trained with, so an old run resumes (and samples) as it was trained.
+_ADDED_LATER = {"clusters": 0, "update": "sequential"}
 
 # Defaults that differ by task; None in TrainConfig means "this task's value".
 _TASK_DEFAULTS = {
@@ -48,7 +52,12 @@ class TrainConfig:
     resolution: int = opt(32, 'output side in pixels; 32, 64, 128 or 256')
     channels: Optional[int] = opt(None, 'None: 1 if every image is grayscale, else 3')
     conditional: bool = opt(False, "train a class-conditional GAN from the data's labels")
-    class_names: tuple = opt((), 'filled in at run start from the data; saved for sampling')
+    class_names: Tuple[str, ...] = opt((), 'filled in at run start from the data; saved for sampling')
+    clusters: Optional[int] = opt(None, "self-conditioning: train as conditional on this many k-means "
+                                        "clusters of the images, sample as unconditional; 0 = off; auto: "
+                                        "up to 30, one per 50 images (off under 100 images, with "
+                                        "--conditional and for restoration)")
+    cluster_frequencies: Tuple[float, ...] = opt((), "filled in at run start: each cluster's share of the data")
     data_fingerprint: str = opt("", "filled in at run start for a local --data: its file count and size, "
                                      "checked on --resume")
 
@@ -73,8 +82,9 @@ class TrainConfig:
     beta2: float = opt(0.999, "Adam beta2")
     loss: str = opt("nsgan", 'nsgan, hinge, wgan-gp or lsgan')
     d_steps: int = opt(1, 'discriminator updates per generator update')
-    update: str = opt("sequential", "sequential (D learns, then G through the updated D; PyTorch DCGAN) or "
-                                    "simultaneous (both from one forward pass; TF tutorial; --d-steps 1)")
+    update: Optional[str] = opt(None, "sequential (D learns, then G through the updated D; PyTorch DCGAN) or "
+                                      "simultaneous (both from one forward pass; TF tutorial; --d-steps 1); "
+                                      "auto: simultaneous with --d-steps 1, else sequential")
     gp_weight: float = opt(10.0, 'WGAN-GP penalty weight (Gulrajani et al. 2017)')
     r1_gamma: float = opt(0.0, 'R1 penalty weight on real data (Mescheder et al. 2018); 0 = off')
     augment: str = opt("none", 'DiffAugment policy (translation,cutout,color) or none; helps long runs on small data')
@@ -122,6 +132,10 @@ class TrainConfig:
         for name, value in defaults.items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
+        if self.update is None:
+            object.__setattr__(self, "update", "simultaneous" if self.d_steps == 1 else "sequential")
+        if self.clusters is None and (self.is_restoration or self.conditional):
+            object.__setattr__(self, "clusters", 0)
         if not self.data:
             object.__setattr__(self, "data", "digits" if self.task == "gan" else "photos")
         if isinstance(self.restore, dict):
@@ -167,6 +181,14 @@ class TrainConfig:
         require(self.width > 0, f"--width must be positive, got {self.width}.")
         require(self.g_upsample in UPSAMPLES,
                 f"--g-upsample must be one of {', '.join(UPSAMPLES)}, got {self.g_upsample!r}.")
+        require(self.clusters in (None, 0) or 2 <= self.clusters <= 1000,
+                f"--clusters must be 0 (off) or lie in 2..1000, got {self.clusters}.")
+        require(not (self.clusters and self.conditional), "--clusters and --conditional cannot be combined: "
+                "--conditional uses the data's labels, --clusters finds clusters in place of labels.")
+        require(not self.cluster_frequencies or (len(self.cluster_frequencies) == (self.clusters or 0) and
+                                                 min(self.cluster_frequencies) > 0 and
+                                                 abs(sum(self.cluster_frequencies) - 1) < 1e-6),
+                f"cluster_frequencies must hold {self.clusters} positive shares summing to 1.")
         require(self.d_norm in D_NORMS, f"--d-norm must be one of {', '.join(D_NORMS)}, got {self.d_norm!r}.")
         require(self.batch >= 2, f"--batch must be at least 2, got {self.batch}.")
         for name in ("g_lr", "d_lr"):
@@ -206,6 +228,7 @@ class TrainConfig:
         """Plain-JSON dictionary of every field (the nested restoration options as a dict)."""
         d = dataclasses.asdict(self)
         d["class_names"] = list(self.class_names)
+        d["cluster_frequencies"] = list(self.cluster_frequencies)
         return d
 
     @classmethod
@@ -216,6 +239,8 @@ class TrainConfig:
             d: field values; missing fields take their defaults.
             source: what to name in the error message (usually the file path).
         """
+        if isinstance(d, dict):
+            d = {**{k: v for k, v in _ADDED_LATER.items() if k not in d}, **d}
         return dataclass_from_dict(cls, d, source).validate()
 
     @classmethod
@@ -257,6 +282,6 @@ class TrainConfig:
 
 # Options that change the shape or meaning of saved weights and optimiser state: a resumed
 # run must agree with the checkpoint on every one of them.
-ARCHITECTURE_FIELDS = ("task", "resolution", "channels", "conditional", "class_names", "z_dim", "width",
+ARCHITECTURE_FIELDS = ("task", "resolution", "channels", "conditional", "class_names", "clusters", "z_dim", "width",
                        "d_norm", "loss", "ema", "restore.scale", "restore.depth", "restore.upsample",
                        "restore.adversarial")

@@ -14,7 +14,7 @@ from deepdeconv.config import UPDATES
 from deepdeconv.ema import update_ema
 from deepdeconv.models import build_discriminator, generator_for
 from deepdeconv.models.layers import MinibatchStd
-from deepdeconv.models.conditional import num_classes
+from deepdeconv.models.conditional import for_sampling, num_classes
 
 
 # Random streams of one step: latents, the generator's augmentation, then one per discriminator
@@ -35,10 +35,12 @@ class GAN(keras.Model):
         ema_generator: a clone of `generator` holding the moving average, or None.
         z_dim: latent size.
         seed: base seed for latents and augmentation; draws are keyed by (seed, step).
+        view: network -> the model users sample and export (default: the network itself).
     """
 
-    def __init__(self, generator, discriminator, ema_generator=None, z_dim=128, seed=0, **kwargs):
+    def __init__(self, generator, discriminator, ema_generator=None, z_dim=128, seed=0, view=None, **kwargs):
         super().__init__(**kwargs)
+        self._view = view or (lambda network: network)
         self.generator = generator
         self.discriminator = discriminator
         self.ema_generator = ema_generator
@@ -239,9 +241,9 @@ class GAN(keras.Model):
 
     def exported_networks(self):
         """{run-directory file name: network} of the networks saved as `.keras` files."""
-        networks = {rundir.GENERATOR: self.generator}
+        networks = {rundir.GENERATOR: self._view(self.generator)}
         if self.ema_generator is not None:
-            networks[rundir.GENERATOR_EMA] = self.ema_generator
+            networks[rundir.GENERATOR_EMA] = self._view(self.ema_generator)
         return networks
 
     def checkpoint_groups(self):
@@ -255,7 +257,7 @@ class GAN(keras.Model):
     @property
     def sampling_generator(self):
         """The generator to sample from: the EMA copy when there is one."""
-        return self.ema_generator if self.ema_generator is not None else self.generator
+        return self._view(self.ema_generator if self.ema_generator is not None else self.generator)
 
 
 def build_gan(config):
@@ -286,7 +288,8 @@ def build_gan(config):
     if config.ema:
         ema = generator_for(config, name="generator_ema")
         ema.set_weights(generator.get_weights())
-    gan = GAN(generator, discriminator, ema, z_dim=config.z_dim, seed=config.seed)
+    view = functools.lru_cache(maxsize=None)(functools.partial(for_sampling, config=config))
+    gan = GAN(generator, discriminator, ema, z_dim=config.z_dim, seed=config.seed, view=view)
     gan.compile(
         d_optimizer=precision.loss_scaled(keras.optimizers.Adam(config.d_lr, beta_1=config.beta1,
                                                                  beta_2=config.beta2), policy),

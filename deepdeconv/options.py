@@ -63,8 +63,10 @@ def dataclass_from_dict(cls, d, source):
         raise UserError(f"{source} has unknown option(s) {', '.join(unknown)}; it was written by an "
                         "incompatible version of deepdeconv.")
     d = dict(d)
-    if "class_names" in d and isinstance(d["class_names"], list):
-        d["class_names"] = tuple(d["class_names"])
+    hints = typing.get_type_hints(cls)
+    for name, value in d.items():  # JSON has lists where the dataclass holds tuples
+        if isinstance(value, list) and typing.get_origin(hints[name]) is tuple:
+            d[name] = tuple(value)
     try:
         obj = cls(**d)
     except TypeError as e:
@@ -78,14 +80,18 @@ def check_field_types(obj, source="config"):
     hints = typing.get_type_hints(type(obj))
     for field in dataclasses.fields(obj):
         value, kind = getattr(obj, field.name), hints[field.name]
+        element = None
+        if typing.get_origin(kind) is tuple:  # Tuple[T, ...]
+            kind, element = tuple, typing.get_args(kind)[0]
         allowed = tuple(a for a in typing.get_args(kind) if a is not type(None)) or (kind,)
         if value is None and type(None) in typing.get_args(kind):
             continue
         if float in allowed:
             allowed += (int,)
         ok = isinstance(value, allowed) and not (isinstance(value, bool) and bool not in allowed)
-        if ok and kind is tuple:
-            ok = all(isinstance(v, str) for v in value)
+        if ok and element is not None:
+            ok = all(isinstance(v, (int, float) if element is float else element) and not isinstance(v, bool)
+                     for v in value)
         if not ok:
             names = " or ".join(a.__name__ for a in allowed)
             raise UserError(f"{source}: option {field.name} must be {names}, got {value!r}.")

@@ -16,10 +16,12 @@ from deepdeconv.callbacks.validation import Validation
 from deepdeconv.checkpoint import check_compatible, latest_checkpoint, restore_checkpoint
 from deepdeconv.config import TrainConfig
 from deepdeconv.data import load_source, training_batches
+from deepdeconv.data.clusters import default_count, self_conditioned_source
 from deepdeconv.data.fullsize import restoration_data
 from deepdeconv.data.patches import restoration_batches
 from deepdeconv.distribute import check_batch, distribute_batches, is_chief, make_strategy, output_dir
 from deepdeconv.errors import UserError
+from deepdeconv.options import require
 from deepdeconv.fileio import append_jsonl, read_jsonl, remove_stale_temporaries
 from deepdeconv.fingerprint import check_data_unchanged, resolved_spec
 from deepdeconv.gan import build_gan
@@ -30,18 +32,31 @@ from deepdeconv.sampling import latents_from_seeds
 
 
 def resolve_config(config, source):
-    """Fills the options that depend on the data (channels, class names, run name)."""
+    """Fills the options that depend on the data (channels, class names, clusters, run name).
+
+    Returns:
+        (the config, the source: under `--clusters`, an ImageSource labelled by its clusters).
+    """
     changes = {"channels": config.channels or source.channels}
     if config.conditional:
         if not source.class_names:
             raise UserError(f"--conditional needs labelled data, but {config.data} has no classes "
                             "(put each class in its own subfolder).")
         changes["class_names"] = tuple(source.class_names)
+    if config.clusters is None:
+        changes["clusters"] = default_count(source.num_images)
+    clusters = changes.get("clusters", config.clusters)
+    if clusters:
+        require(clusters <= source.num_images,
+                f"--clusters {clusters} is more than the {source.num_images} images of {config.data}.")
+        print(f"Clustering {source.num_images} images into {clusters} self-conditioning clusters.", file=sys.stderr)
+        source = self_conditioned_source(source, clusters, config.seed)
+        changes["cluster_frequencies"] = source.label_shares(clusters)
     if not config.name:
         changes["name"] = source.name
     if not config.data_fingerprint:  # a new run: remember where the data is and what it holds
         changes["data"], changes["data_fingerprint"] = resolved_spec(config.data)
-    return config.replace(**changes)
+    return config.replace(**changes), source
 
 
 def resume_config(run_dir, overrides):
@@ -167,8 +182,7 @@ def train(config, run_dir=None, progress=True, allow_data_change=False):
     # later runs on the same files find it.
     outdir = remote.staging_dir(config.outdir) if remote.is_url(config.outdir) else Path(config.outdir)
     cache = outdir / ".cache"
-    source = load_data(config, cache)
-    config = resolve_config(config, source)
+    config, source = resolve_config(config, load_data(config, cache))
     evaluator = None  # prepared before anything is created: a missing Inception graph leaves no orphan run
     if config.eval_every and not config.is_restoration:
         evaluator = prepared_evaluator(config, source, config.eval_metrics)

@@ -113,3 +113,19 @@ def test_simultaneous_update_needs_one_discriminator_step(tmp_path):
         tiny_config(tmp_path, update="simultaneous", d_steps=2)
     with pytest.raises(UserError, match="--update must be one of"):
         tiny_config(tmp_path, update="alternating")
+
+
+def test_update_auto_is_simultaneous_with_one_discriminator_step_else_sequential(tmp_path):
+    assert tiny_config(tmp_path).update == "simultaneous"
+    assert tiny_config(tmp_path, d_steps=2).update == "sequential"
+
+
+def test_a_saved_config_from_before_the_update_default_changed_resumes_sequential(tmp_path):
+    import json
+
+    from deepdeconv.config import TrainConfig
+
+    d = tiny_config(tmp_path).to_dict()
+    del d["update"]
+    (tmp_path / "config.json").write_text(json.dumps(d))
+    assert TrainConfig.load(tmp_path / "config.json").update == "sequential"

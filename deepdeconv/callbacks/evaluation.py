@@ -110,7 +110,7 @@ class EvaluationCallback(StepCallback):
         if step == self.evaluated_step:
             return None
         generator = self.model.sampling_generator
-        ema = generator is not self.model.generator
+        ema = self.model.ema_generator is not None
         num_classes = len(self.config.class_names) or None
         fake = generator_stream(generator, self.num_gen, EVAL_SEED,
                                 f"step {step} {'EMA' if ema else 'raw'} generator", num_classes)

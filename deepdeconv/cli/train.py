@@ -35,7 +35,7 @@ EPILOG = """examples:
   python train.py --data ~/images --dry-run
 """
 
-_NOT_OPTIONS = {"class_names", "data_fingerprint", "restore", "speed_choice"}  # filled at run start / flattened below
+_NOT_OPTIONS = {"class_names", "cluster_frequencies", "data_fingerprint", "restore", "speed_choice"}  # filled at run start / flattened below
 
 
 def _option_type(annotation):
@@ -82,7 +82,7 @@ def _dry_run(config):
     # Deferred: TensorFlow takes seconds to import, and --help or an argument error must answer at once.
     from deepdeconv.training import build_model, load_data, resolve_config
 
-    config = resolve_config(config, load_data(config))
+    config, _ = resolve_config(config, load_data(config))
     print(json.dumps(config.to_dict(), indent=2, sort_keys=True))
     model = build_model(config)
     if config.is_restoration:

@@ -92,6 +92,17 @@ class ImageSource:
                    class_names=tuple(class_names), skipped=tuple(skipped), _store=ArrayStore(pixels),
                    _labels=labels)
 
+    def with_labels(self, labels):
+        """The same images with other int labels [N] (class names unchanged)."""
+        labels = np.asarray(labels, np.int32)
+        if labels.shape != (self.num_images,):
+            raise ValueError(f"labels must have shape ({self.num_images},), got {labels.shape}")
+        return dataclasses.replace(self, _labels=labels)
+
+    def label_shares(self, count):
+        """Each label value's share of the images, for the values 0..count-1."""
+        return tuple(float(f) for f in np.bincount(self._labels, minlength=count)[:count] / self.num_images)
+
     def gather(self, indices):
         """uint8 images [k, R, R, C] and int32 labels [k] at `indices`, for tf.data map functions."""
         return self._store.gather(indices), tf.gather(tf.constant(self._labels), indices)

@@ -13,7 +13,9 @@ input is int32 of shape [B]; `sampling.num_classes_of` reads the class count fro
 Embedding layers' `input_dim`.
 """
 import keras
+import numpy as np
 from keras import layers
+from scipy import special
 
 from deepdeconv.models.layers import dcgan_init
 
@@ -22,8 +24,16 @@ CLASS_CODE_DIM = 16  # class embedding size at the generator's input (see `embed
 
 
 def num_classes(config):
-    """Number of classes the networks of a TrainConfig are conditioned on; 0 if unconditional."""
-    return len(config.class_names) if config.conditional else 0
+    """Number of classes (or self-conditioning clusters) the networks of a TrainConfig are conditioned on.
+
+    0 when they are unconditional.
+    """
+    return len(config.class_names) if config.conditional else config.clusters or 0
+
+
+def for_sampling(generator, config):
+    """The model users sample from: `generator`, or its `self_conditioned` wrapper under `--clusters`."""
+    return self_conditioned(generator, config.cluster_frequencies) if config.clusters else generator
 
 
 def label_input():
@@ -101,3 +111,33 @@ def projection_logit(features, labels, classes, linear_logit, wrap=lambda layer:
                               name="class_projection"))(one_hot)
     projection = layers.Dot(axes=1, dtype="float32", name="projection")([embed, features])
     return layers.Add(dtype="float32", name="projected_logit")([linear_logit, projection])
+
+
+def self_conditioned(generator, frequencies):
+    """Wraps a cluster-conditional generator as one that takes z alone.
+
+    A self-conditioned GAN (Liu et al. 2020) trains like a conditional one on cluster labels of
+    unlabelled data; users sample it like an unconditional one. The wrapper picks each
+    sample's cluster from z's first entry: for z ~ N(0, I) it falls between the normal
+    quantiles of the cumulative frequencies exactly as often as the data holds each cluster,
+    and the same z always gives the same cluster. So sample grids, seeds, metrics and exported
+    files see a plain z -> image model that shares the weights of `generator`, built from
+    standard layers only (a fixed Dense reading z[:, 0], Discretization, Reshape), so it too
+    loads without deepdeconv.
+
+    Args:
+        generator: a model [z, labels] -> images, as `build_generator(num_classes=K)` builds.
+        frequencies: the K clusters' shares of the data (positive, summing to 1).
+
+    Returns:
+        A `keras.Model` z [B, z_dim] -> images, named like `generator`.
+    """
+    z_dim = generator.inputs[0].shape[-1]
+    cumulative = np.cumsum(frequencies)[:-1] / np.sum(frequencies)
+    edges = special.ndtri(np.clip(cumulative, 1e-12, 1 - 1e-12)).tolist()
+    z = keras.Input((z_dim,), name="z")
+    first = layers.Dense(1, use_bias=False, trainable=False, dtype="float32", name="cluster_coordinate",
+                         kernel_initializer=keras.initializers.Constant(np.eye(z_dim, 1)))(z)
+    labels = layers.Discretization(bin_boundaries=edges, output_mode="int", name="cluster")(first)
+    labels = layers.Reshape((), name="cluster_index")(labels)
+    return keras.Model(z, generator([z, labels]), name=generator.name)

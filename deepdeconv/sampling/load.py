@@ -13,14 +13,15 @@ from deepdeconv.checkpoint import best_checkpoint, latest_checkpoint, read_meta,
 from deepdeconv.config import TrainConfig
 from deepdeconv.errors import UserError
 from deepdeconv.models import generator_for
+from deepdeconv.models.conditional import for_sampling
 
 
 def _generator_from_checkpoint(path, ema):
     meta = read_meta(path)
     config = TrainConfig.from_dict(meta["config"], source=str(path))
     group = "generator_ema" if ema and config.ema else "generator"
-    model = generator_for(config)
-    return restore_network(model, path, group), config
+    model = restore_network(generator_for(config), path, group)
+    return for_sampling(model, config), config
 
 
 def _load_keras(path):
