@@ -13,7 +13,6 @@ from deepdeconv.augment import StatelessRandom, diff_augment
 from deepdeconv.config import UPDATES
 from deepdeconv.ema import update_ema
 from deepdeconv.models import build_discriminator, generator_for
-from deepdeconv.models.layers import MinibatchStd
 from deepdeconv.models.conditional import for_sampling, num_classes
 
 
@@ -135,17 +134,10 @@ class GAN(keras.Model):
         """Discriminator logits on augmented real and fake images (fakes share the real labels)."""
         real = diff_augment(real, self.augment, rng)
         fake = diff_augment(fake, self.augment, rng)
-        if self._d_uses_batch_statistics():
-            # Batch norm or the minibatch-std feature would mix real and fake statistics in a
-            # joint batch.
-            return self._discriminate(real, labels), self._discriminate(fake, labels)
-        both = None if labels is None else tf.concat([labels, labels], axis=0)
-        logits = self._discriminate(tf.concat([real, fake], axis=0), both)
-        return tf.split(logits, 2, axis=0)
-
-    def _d_uses_batch_statistics(self):
-        return any(isinstance(layer, (keras.layers.BatchNormalization, MinibatchStd))
-                   for layer in self.discriminator.layers)
+        # Real and fake are scored in separate calls: batch norm or the minibatch-std feature
+        # would mix their statistics in a joint batch, and without either one joint call was
+        # still slower on a CPU (bench/train_throughput.py, tutorial+concat-D).
+        return self._discriminate(real, labels), self._discriminate(fake, labels)
 
     def _discriminator_loss(self, real, fake, labels, rng, scale):
         """Logits and the discriminator's losses; call under the tape that differentiates them."""
