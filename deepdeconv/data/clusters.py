@@ -8,7 +8,7 @@ deterministic for a seed, and independent of any network.
 """
 import numpy as np
 
-from deepdeconv.pixels import to_uint8
+from deepdeconv.data.batches import real_uint8_batches
 
 THUMBNAIL = 16  # side the images are averaged down to before PCA
 PCA_DIMS = 32
@@ -85,6 +85,5 @@ def self_conditioned_source(source, k, seed=0, chunk=500):
     Returns:
         The ImageSource with cluster labels (see `ImageSource.label_shares` for their sizes).
     """
-    features = np.concatenate([thumbnails(to_uint8(batch.numpy()))
-                               for batch, _ in source.images().batch(chunk)])
+    features = np.concatenate([thumbnails(batch) for batch in real_uint8_batches(source, chunk)])
     return source.with_labels(cluster_labels(features, k, seed))

@@ -85,12 +85,9 @@ class ImageSource:
         if pixels.dtype != np.uint8 or pixels.ndim != 4 or pixels.shape[1] != pixels.shape[2] \
                 or pixels.shape[3] not in (1, 3) or len(pixels) == 0:
             raise ValueError(f"pixels must be non-empty uint8 [N, R, R, 1 or 3], got {pixels.dtype} {pixels.shape}")
-        labels = np.zeros(len(pixels), np.int32) if labels is None else np.asarray(labels, np.int32)
-        if labels.shape != (len(pixels),):
-            raise ValueError(f"labels must have shape ({len(pixels)},), got {labels.shape}")
-        return cls(name=name, resolution=pixels.shape[1], channels=pixels.shape[3], num_images=len(pixels),
-                   class_names=tuple(class_names), skipped=tuple(skipped), _store=ArrayStore(pixels),
-                   _labels=labels)
+        source = cls(name=name, resolution=pixels.shape[1], channels=pixels.shape[3], num_images=len(pixels),
+                     class_names=tuple(class_names), skipped=tuple(skipped), _store=ArrayStore(pixels))
+        return source.with_labels(np.zeros(len(pixels)) if labels is None else labels)
 
     def with_labels(self, labels):
         """The same images with other int labels [N] (class names unchanged)."""
