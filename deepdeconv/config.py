@@ -30,6 +30,11 @@ STRATEGIES = ("auto", "default", "mirrored", "multiworker", "tpu")
 # lacks them was trained with, so an old run resumes (and samples) as it was trained.
 _ADDED_LATER = {"clusters": 0, "update": "sequential"}
 
+
+def default_update(d_steps):
+    """`--update` auto: simultaneous (one forward pass, faster per step) with one D step, else sequential."""
+    return "simultaneous" if d_steps == 1 else "sequential"
+
 # Defaults that differ by task; None in TrainConfig means "this task's value".
 _TASK_DEFAULTS = {
     "gan": dict(batch=64, kimg=200.0, width=0.5, g_lr=2e-4, beta1=0.5),
@@ -133,7 +138,7 @@ class TrainConfig:
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
         if self.update is None:
-            object.__setattr__(self, "update", "simultaneous" if self.d_steps == 1 else "sequential")
+            object.__setattr__(self, "update", default_update(self.d_steps))
         if self.clusters is None and (self.is_restoration or self.conditional):
             object.__setattr__(self, "clusters", 0)
         if not self.data:

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from deepdeconv import distribute, losses, precision, rundir
 from deepdeconv.augment import StatelessRandom, diff_augment
-from deepdeconv.config import UPDATES
+from deepdeconv.config import UPDATES, default_update
 from deepdeconv.ema import update_ema
 from deepdeconv.models import build_discriminator, generator_for
 from deepdeconv.models.conditional import for_sampling, num_classes
@@ -51,7 +51,7 @@ class GAN(keras.Model):
                                    aggregation="only_first_replica")
 
     def compile(self, d_optimizer, g_optimizer, loss="nsgan", d_steps=1, gp_weight=10.0, r1_gamma=0.0,
-                augment=(), ema_decay=0.999, ema_rampup=0.05, update="sequential", **kwargs):
+                augment=(), ema_decay=0.999, ema_rampup=0.05, update=None, **kwargs):
         """Configures training.
 
         Args:
@@ -69,9 +69,10 @@ class GAN(keras.Model):
             update: "sequential" (the discriminator learns, then the generator learns through
                 the updated discriminator, as in the PyTorch DCGAN example) or "simultaneous"
                 (both from one forward pass, as in the TensorFlow DCGAN tutorial; needs
-                d_steps == 1).
+                d_steps == 1); None = `config.default_update(d_steps)`, as `--update` auto.
         """
         super().compile(**kwargs)
+        update = update or default_update(d_steps)
         if loss not in losses.LOSSES:
             raise ValueError(f"unknown loss {loss!r}")
         if not 1 <= d_steps <= MAX_D_STEPS:

@@ -120,6 +120,15 @@ def test_update_auto_is_simultaneous_with_one_discriminator_step_else_sequential
     assert tiny_config(tmp_path, d_steps=2).update == "sequential"
 
 
+def test_gan_compile_without_update_follows_the_same_auto_rule(tmp_path):
+    import keras
+
+    gan = build_gan(tiny_config(tmp_path, channels=1, ema=False))
+    for d_steps, simultaneous in ((1, True), (2, False)):
+        gan.compile(keras.optimizers.Adam(), keras.optimizers.Adam(), d_steps=d_steps)
+        assert gan.simultaneous is simultaneous
+
+
 def test_a_saved_config_from_before_the_update_default_changed_resumes_sequential(tmp_path):
     import json
 
