@@ -7,6 +7,7 @@ directory, logging, checkpoints, resume and mirroring are shared.
 import sys
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 
 from deepdeconv import autotune, remote, rundir
@@ -52,6 +53,11 @@ def resolve_config(config, source):
         print(f"Clustering {source.num_images} images into {clusters} self-conditioning clusters.", file=sys.stderr)
         source = self_conditioned_source(source, clusters, config.seed)
         changes["cluster_frequencies"] = source.label_shares(clusters)
+        if config.cluster_frequencies and not np.allclose(config.cluster_frequencies, changes["cluster_frequencies"]):
+            # A resumed run clustered by another deepdeconv version (or on changed data): its
+            # per-cluster weights now meet other clusters, which training re-learns.
+            print(f"Warning: the clusters of {config.data} differ from those this run was trained on; "
+                  "training continues on the new ones.", file=sys.stderr)
     if not config.name:
         changes["name"] = source.name
     if not config.data_fingerprint:  # a new run: remember where the data is and what it holds

@@ -151,6 +151,21 @@ def _two_kinds_folder(root):
     return root
 
 
+def test_resolving_a_run_whose_clusters_came_out_differently_warns(capsys):
+    from deepdeconv.training import resolve_config
+
+    pixels = np.zeros((10, 32, 32, 1), np.uint8)
+    pixels[:7, :16] = 255
+    source = ImageSource.from_arrays("x", pixels)
+    base = TrainConfig(data="x", data_fingerprint="x", clusters=2)
+    config, _ = resolve_config(base, source)
+    assert config.cluster_frequencies == (0.7, 0.3) and "differ" not in capsys.readouterr().err
+    resolve_config(config, source)  # a resume on the same clusters
+    assert "differ" not in capsys.readouterr().err
+    resolve_config(config.replace(cluster_frequencies=(0.5, 0.5)), source)
+    assert "clusters of x differ from those this run was trained on" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_clusters_run_trains_saves_shares_samples_and_resumes(tmp_path):
     from deepdeconv.cli import sample, train
