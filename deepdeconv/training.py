@@ -22,12 +22,12 @@ from deepdeconv.data.fullsize import restoration_data
 from deepdeconv.data.patches import restoration_batches
 from deepdeconv.distribute import check_batch, distribute_batches, is_chief, make_strategy, output_dir
 from deepdeconv.errors import UserError
-from deepdeconv.options import require
 from deepdeconv.fileio import append_jsonl, read_jsonl, remove_stale_temporaries
 from deepdeconv.fingerprint import check_data_unchanged, resolved_spec
 from deepdeconv.gan import build_gan
 from deepdeconv.guards import write_failure
 from deepdeconv.metrics.registry import parse_metrics
+from deepdeconv.options import require
 from deepdeconv.restorer import build_restorer_model
 from deepdeconv.sampling import latents_from_seeds
 
@@ -56,7 +56,7 @@ def resolve_config(config, source):
         if config.cluster_frequencies and not np.allclose(config.cluster_frequencies, changes["cluster_frequencies"]):
             # A resumed run clustered by another deepdeconv version (or on changed data): its
             # per-cluster weights now meet other clusters, which training re-learns.
-            print(f"Warning: the clusters of {config.data} differ from those this run was trained on; "
+            print(f"warning: the clusters of {config.data} differ from those this run was trained on; "
                   "training continues on the new ones.", file=sys.stderr)
     if not config.name:
         changes["name"] = source.name
