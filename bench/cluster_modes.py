@@ -25,26 +25,27 @@ from digits_quality import mlp_features, mlp_judge  # noqa: E402
 MIXED = 0.9
 
 
-def main():
+def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", help="a finished self-conditioned run directory on labelled data")
     parser.add_argument("--per-cluster", type=int, default=200, help="samples drawn for each cluster")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     from deepdeconv.checkpoint import latest_checkpoint, restore_checkpoint
     from deepdeconv.config import TrainConfig
     from deepdeconv.data import load_source
     from deepdeconv.data.clusters import self_conditioned_source
+    from deepdeconv.errors import UserError
     from deepdeconv.gan import build_gan
     from deepdeconv.pixels import to_uint8
 
     run = Path(args.run)
     config = TrainConfig.load(run / "config.json")
     if not config.clusters:
-        sys.exit(f"error: {run} is not a self-conditioned run (clusters = 0).")
+        raise UserError(f"{run} is not a self-conditioned run (clusters = 0).")
     source = load_source(config.data, config.resolution, config.channels)
     if not source.class_names:
-        sys.exit(f"error: {config.data} has no labels to compare the clusters' contents with.")
+        raise UserError(f"{config.data} has no labels to compare the clusters' contents with.")
     clustered = self_conditioned_source(source, config.clusters, config.seed)
     real, labels, clusters = [], [], []
     for (x, y), (_, c) in zip(source.images().batch(500), clustered.images().batch(500)):
@@ -77,4 +78,5 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from deepdeconv.cli.common import run_cli
+    sys.exit(run_cli(main))
