@@ -31,13 +31,14 @@ def main(argv):
     parser.add_argument("--per-cluster", type=int, default=200, help="samples drawn for each cluster")
     args = parser.parse_args(argv)
 
-    from deepdeconv.checkpoint import latest_checkpoint, restore_checkpoint
+    from deepdeconv.checkpoint import latest_checkpoint, restore_network
     from deepdeconv.config import TrainConfig
     from deepdeconv.data import load_source
     from deepdeconv.data.clusters import self_conditioned_source
     from deepdeconv.errors import UserError
-    from deepdeconv.gan import build_gan
+    from deepdeconv.models import generator_for
     from deepdeconv.pixels import to_uint8
+    from deepdeconv.sampling.generate import generate
 
     run = Path(args.run)
     config = TrainConfig.load(run / "config.json")
@@ -53,15 +54,18 @@ def main(argv):
         labels.append(y.numpy())
         clusters.append(c.numpy())
     real, labels, clusters = (np.concatenate(a) for a in (real, labels, clusters))
-    gan = build_gan(config)
-    restore_checkpoint(gan, latest_checkpoint(run))
+    # The conditional network itself, not the exported z-only wrapper: samples are drawn per cluster.
+    checkpoint = latest_checkpoint(run)
+    if checkpoint is None:
+        raise UserError(f"{run} has no checkpoint yet.")
+    generator = restore_network(generator_for(config), checkpoint, "generator_ema" if config.ema else "generator")
     judge = mlp_judge(real, labels)
     classes = len(source.class_names)
     real_shares, fake_shares, majority_real, majority_fake = np.zeros(classes), np.zeros(classes), [], []
     for c in range(config.clusters):
         inside = labels[clusters == c]
         z = np.random.default_rng(c).standard_normal((args.per_cluster, config.z_dim)).astype(np.float32)
-        samples = to_uint8(gan.ema_generator.predict([z, np.full(args.per_cluster, c, np.int32)], verbose=0))
+        samples = np.concatenate(list(generate(generator, z, labels=np.full(args.per_cluster, c))))
         real_share = np.bincount(inside, minlength=classes) / len(inside)
         fake_share = np.bincount(mlp_features(judge, samples)[1].argmax(1), minlength=classes) / args.per_cluster
         real_shares += real_share * len(inside)
