@@ -6,8 +6,11 @@ on a CPU, every speed option left at auto is timed: each candidate builds the ru
 under the run's strategy and trains a few steps on the run's own batch, candidates taking
 turns (`deepdeconv.timing`); an alternative beats the safe first candidate (float32) only if
 it is faster by `timing.MARGIN` in every round, so noise can only ever fall back to float32.
-The verdict is cached in the user cache, keyed by CPU, TensorFlow version, the model's variables, the batch and the
-step's options, so the next run of the same shape on the same machine starts at once.
+The verdict is cached in the user cache, keyed by the machine's boot, CPU, TensorFlow version, the model's
+variables, the batch and the step's options, so the next run of the same shape on the same machine starts
+at once. The boot is in the key because two hosts reporting the same CPU model and flags were measured to
+differ (bfloat16 faster on one, slower on the other): a home folder shared between them, or carried to a
+new virtual machine, must not pass one host's verdict to the other.
 
 GPUs and TPUs are not measured: their defaults stay those of `deepdeconv.precision`.
 """
@@ -41,6 +44,7 @@ CPU_SWITCHES = {"mixed_precision": (False, True)}
 STEP_FIELDS = ("task", "d_steps", "loss", "gp_weight", "r1_gamma", "augment", "ema", "conditional", "jit",
                "steps_per_execution", "restore.pixel_loss", "restore.adversarial")
 CACHE_FOLDER = "autotune"
+BOOT_ID = "/proc/sys/kernel/random/boot_id"  # Linux: a random id drawn at every boot
 
 def cpu_candidates(config, bfloat16=None):
     """The settings auto chooses between on a CPU: every combination of the switches left at None.
@@ -83,6 +87,19 @@ def cpu_description():
     return name or platform.processor() or platform.machine(), hashlib.sha256(flags.encode()).hexdigest()[:12]
 
 
+def machine_identity():
+    """This boot of this machine: the kernel's boot id, or the host name where there is none.
+
+    A new boot (a new virtual machine, a restart on other hardware) thus measures again; runs
+    between two restarts, and containers sharing one kernel, share their verdicts.
+    """
+    try:
+        with open(BOOT_ID) as f:
+            return f.read().strip() or platform.node()
+    except OSError:
+        return platform.node()
+
+
 def _layers(layer):
     yield type(layer).__name__
     for sub in getattr(layer, "layers", ()):
@@ -99,10 +116,10 @@ def model_fingerprint(model):
 
 
 def cache_key(config, model, batch, candidates, strategy):
-    """The cache file name of a verdict: CPU, TensorFlow, model, batch, step options, candidates."""
+    """The cache file name of a verdict: machine, CPU, TensorFlow, model, batch, step options, candidates."""
     cpu, flags = cpu_description()
     spec = [(tuple(t.shape), str(t.dtype)) for t in tf.nest.flatten(batch)]
-    parts = {"cpu": cpu, "flags": flags, "cores": os.cpu_count(), "tensorflow": tf.__version__,
+    parts = {"machine": machine_identity(), "cpu": cpu, "flags": flags, "cores": os.cpu_count(), "tensorflow": tf.__version__,
              "replicas": strategy.num_replicas_in_sync, "model": model_fingerprint(model), "batch": spec,
              "step": {f: functools.reduce(getattr, f.split("."), config) for f in STEP_FIELDS},
              "candidates": candidates}

@@ -155,6 +155,30 @@ def test_a_cached_verdict_is_reused_and_a_new_model_shape_is_measured_again(tmp_
     assert model.layers[-1].dtype_policy.name == "float32"  # untrained, of the chosen settings: reused
 
 
+def test_a_verdict_cached_on_another_boot_is_measured_again(tmp_path, monkeypatch, isolated_cache):
+    monkeypatch.setattr(precision, "cpu_supports_bfloat16", lambda: True)
+    monkeypatch.setattr(autotune, "machine_identity", lambda: "boot-a")
+    config = tiny_config(tmp_path, channels=1, mixed_precision=None)
+    resolved, _, _ = _resolve(config, FakeTimer())
+    assert resolved.mixed_precision is True
+    # Same CPU model and flags, another host: bfloat16 is slower there, and must be found so.
+    monkeypatch.setattr(autotune, "machine_identity", lambda: "boot-b")
+    other = FakeTimer(bfloat16=50.0)
+    resolved, event, _ = _resolve(config, other)
+    assert other.timed == ["float32", "mixed_bfloat16"] and event["source"] == "measured"
+    assert resolved.mixed_precision is False
+
+
+def test_the_machine_identity_is_the_boot_id_or_else_the_host_name(tmp_path, monkeypatch):
+    boot = tmp_path / "boot_id"
+    boot.write_text("6f1c0d2e-boot\n")
+    monkeypatch.setattr(autotune, "BOOT_ID", str(boot))
+    assert autotune.machine_identity() == "6f1c0d2e-boot"
+    monkeypatch.setattr(autotune, "BOOT_ID", str(tmp_path / "missing"))
+    monkeypatch.setattr(autotune.platform, "node", lambda: "host-7")
+    assert autotune.machine_identity() == "host-7"
+
+
 def test_a_corrupt_cache_file_is_ignored_and_replaced(tmp_path, monkeypatch, isolated_cache):
     monkeypatch.setattr(precision, "cpu_supports_bfloat16", lambda: True)
     config = tiny_config(tmp_path, channels=1, mixed_precision=None)
