@@ -91,4 +91,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from deepdeconv.cli.common import run_cli
+    sys.exit(run_cli(main))

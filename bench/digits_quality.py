@@ -127,7 +127,7 @@ def calibrate(config):
     return (recs[-1]["step"] - recs[0]["step"]) / max(recs[-1]["elapsed_s"] - recs[0]["elapsed_s"], 1e-9)
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="digits")
     parser.add_argument("--steps", type=int, default=None, help="generator steps (default: the config's)")
@@ -140,7 +140,7 @@ def main():
     parser.add_argument("--outdir", default=None, help="where the run goes (default: a temporary folder)")
     parser.add_argument("--label", default="", help="a name for this variant in the printed line")
     parser.add_argument("--run", default=None, help="score this finished run directory instead of training")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     from deepdeconv.config import TrainConfig
     from deepdeconv.data import load_source
@@ -201,4 +201,5 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from deepdeconv.cli.common import run_cli
+    sys.exit(run_cli(main))

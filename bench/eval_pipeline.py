@@ -17,6 +17,7 @@ softmax/logits/MatMul), so the same loader code runs. Prints one JSON line.
 import argparse
 import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -57,7 +58,7 @@ def stand_in_graph(folder):
     return path
 
 
-def main():
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--num", type=int, default=400, help="images per measurement")
     p.add_argument("--batch", type=int, default=50)
@@ -65,7 +66,7 @@ def main():
     p.add_argument("--resolution", type=int, default=32)
     p.add_argument("--inception", help="the real classify_image_graph_def.pb or .tgz")
     p.add_argument("--repeat", type=int, default=3)
-    args = p.parse_args()
+    args = p.parse_args(argv)
 
     from deepdeconv.data import load_source, real_uint8_batches
     from deepdeconv.metrics.passes import Accumulator, run_networks
@@ -119,4 +120,5 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from deepdeconv.cli.common import run_cli
+    sys.exit(run_cli(main))

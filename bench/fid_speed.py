@@ -11,6 +11,7 @@ waiting for a busy core make wall times meaningless.
 import argparse
 import json
 import os
+import sys
 import time
 
 import numpy as np
@@ -46,12 +47,12 @@ def scipy_fid(mu1, s1, mu2, s2):
     return float(diff.dot(diff) + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
 
 
-def main():
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=10000)
     p.add_argument("--dims", type=int, default=2048)
     p.add_argument("--repeat", type=int, default=3)
-    args = p.parse_args()
+    args = p.parse_args(argv)
 
     t = time.perf_counter()
     mu1, s1 = stats_of(features(args.n, args.dims, 0))
@@ -82,4 +83,5 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from deepdeconv.cli.common import run_cli
+    sys.exit(run_cli(main))

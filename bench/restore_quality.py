@@ -25,6 +25,7 @@ Prints one line per task and writes every record (per-image scores, timings, loa
 during training is recorded beside them.
 """
 import argparse
+import sys
 import tempfile
 import threading
 import time
@@ -181,4 +182,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from deepdeconv.cli.common import run_cli
+    sys.exit(run_cli(main))

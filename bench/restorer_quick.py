@@ -110,7 +110,7 @@ def base_cost(args):
               f"the upsampling alone {(time.perf_counter() - t0) / 20 * 1000:.2f} ms (256x256 input, x{args.scale})")
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=("rate", "upsample", "base"))
     parser.add_argument("--task", default="denoise")
@@ -120,9 +120,10 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--scale", type=int, default=2)
     parser.add_argument("--modes", default="subpixel,transpose", help="upsample: the --upsample values to train")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     {"rate": rate, "upsample": upsample, "base": base_cost}[args.what](args)
 
 
 if __name__ == "__main__":
-    main()
+    from deepdeconv.cli.common import run_cli
+    sys.exit(run_cli(main))

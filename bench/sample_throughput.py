@@ -99,13 +99,13 @@ def measure(resolution, n, width, batch, workdir):
                 grow=rss.peak - base, all_mb=n * resolution * resolution * 3 / 2**20)
 
 
-def main():
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=10000, help="images per resolution (default 10000)")
     p.add_argument("--resolutions", default="32,128", help="comma-separated sides (default 32,128)")
     p.add_argument("--width", type=float, default=0.125, help="generator width multiplier (default 0.125)")
     p.add_argument("--batch", type=int, default=256, help="images per generator call (default 256)")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     load = os.getloadavg()[0]
     parts = []
     with tempfile.TemporaryDirectory(prefix="sample-bench-") as tmp:
@@ -121,4 +121,5 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from deepdeconv.cli.common import run_cli
+    sys.exit(run_cli(main))
