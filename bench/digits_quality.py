@@ -25,7 +25,8 @@ scores a finished run again.
     python bench/digits_quality.py --data ~/mnist4k --steps 3613 --set clusters=0   # no self-conditioning
 
 Under self-conditioning (the default) the data's own labels are not used for training; the
-judges still use them.
+judges still use them. A `--set conditional=true` run (trained on the labels) is sampled with
+classes drawn in the data's shares.
 """
 import argparse
 import json
@@ -147,6 +148,7 @@ def main(argv=None):
     from deepdeconv.metrics.classifier import classifier_for
     from deepdeconv.metrics.inception_score import inception_score
     from deepdeconv.pixels import to_uint8
+    from deepdeconv.sampling.generate import generate, is_conditional
     from deepdeconv.sampling.load import load_generator
     from deepdeconv.training import train
 
@@ -174,8 +176,13 @@ def main(argv=None):
     labels = np.concatenate([p[1] for p in pairs]) if source.class_names else None
     generator, _ = load_generator(run_dir)
     size = min(args.num_gen, len(real) // 2)
-    draws = [to_uint8(generator.predict(np.random.default_rng(1 + i).standard_normal((size, config.z_dim))
-                                        .astype(np.float32), batch_size=250, verbose=0)) for i in range(args.draws)]
+    draws = []
+    for i in range(args.draws):
+        rng = np.random.default_rng(1 + i)
+        z = rng.standard_normal((size, config.z_dim)).astype(np.float32)
+        # A conditional run is asked for classes in the data's shares: its labels, shuffled.
+        wanted = rng.permutation(labels)[:size] if is_conditional(generator) else None
+        draws.append(np.concatenate(list(generate(generator, z, batch_size=250, labels=wanted))))
 
     classifier = classifier_for(config.data, config.resolution, real.shape[-1], progress=False)
     real_c, fake_c = features(classifier, real), [features(classifier, d) for d in draws]
@@ -194,7 +201,7 @@ def main(argv=None):
         extra += (f"; classifier-IS {score:.2f}; classes "
                   f"{json.dumps(dict(zip(source.class_names, np.round(counts).astype(int).tolist())))}")
     speed = f" ({rate:.2f} steps/s timed)" if rate else ""
-    print(f"{args.label or 'run'} on {args.data} [{' '.join(args.set) or 'defaults'}; precision "
+    print(f"{args.label or 'run'} on {config.data} [{' '.join(args.set) or 'defaults'}; precision "
           f"{config.mixed_precision}]: {minutes:.1f} min, {config.total_steps} steps{speed}; "
           f"{args.draws} draws of {size}: {describe('cFID', *cfid)}; {describe('MLP-FID', *mlp)}{extra}; "
           f"run {run_dir}", flush=True)
