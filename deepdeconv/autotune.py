@@ -46,6 +46,7 @@ STEP_FIELDS = ("task", "d_steps", "loss", "gp_weight", "r1_gamma", "augment", "e
 CACHE_FOLDER = "autotune"
 BOOT_ID = "/proc/sys/kernel/random/boot_id"  # Linux: a random id drawn at every boot
 
+
 def cpu_candidates(config, bfloat16=None):
     """The settings auto chooses between on a CPU: every combination of the switches left at None.
 
@@ -119,8 +120,9 @@ def cache_key(config, model, batch, candidates, strategy):
     """The cache file name of a verdict: machine, CPU, TensorFlow, model, batch, step options, candidates."""
     cpu, flags = cpu_description()
     spec = [(tuple(t.shape), str(t.dtype)) for t in tf.nest.flatten(batch)]
-    parts = {"machine": machine_identity(), "cpu": cpu, "flags": flags, "cores": os.cpu_count(), "tensorflow": tf.__version__,
-             "replicas": strategy.num_replicas_in_sync, "model": model_fingerprint(model), "batch": spec,
+    parts = {"machine": machine_identity(), "cpu": cpu, "flags": flags, "cores": os.cpu_count(),
+             "tensorflow": tf.__version__, "replicas": strategy.num_replicas_in_sync,
+             "model": model_fingerprint(model), "batch": spec,
              "step": {f: functools.reduce(getattr, f.split("."), config) for f in STEP_FIELDS},
              "candidates": candidates}
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
