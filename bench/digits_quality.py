@@ -200,6 +200,8 @@ def main(argv=None):
         score = np.mean([inception_score(f["logits"])[0] for f in fake_c])
         extra += (f"; classifier-IS {score:.2f}; classes "
                   f"{json.dumps(dict(zip(source.class_names, np.round(counts).astype(int).tolist())))}")
+    if classifier.note:  # a judge at chance reads ~0 for any generator: say so on the line itself
+        extra += f"; cFID judge near chance ({classifier.info['val_accuracy']:.0%} held-out accuracy)"
     speed = f" ({rate:.2f} steps/s timed)" if rate else ""
     print(f"{args.label or 'run'} on {config.data} [{' '.join(args.set) or 'defaults'}; precision "
           f"{config.mixed_precision}]: {minutes:.1f} min, {config.total_steps} steps{speed}; "

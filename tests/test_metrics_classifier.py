@@ -81,3 +81,14 @@ def test_classifier_fid_on_digits_is_small_for_real_halves_and_large_for_noise()
     assert net.info["val_accuracy"] > 0.7
     assert real_vs_noise > 20 * real_vs_real["cfid"]
     assert real_vs_real["cis"] > 5 and real_vs_real["classes_covered"] == 10
+
+
+def test_a_classifier_near_chance_on_held_out_images_gets_a_warning_and_a_trained_one_none():
+    rotation = {"val_accuracy": 0.25, "num_classes": 4, "task": "rotation", "data": "textures"}
+    note = classifier.weak_classifier_note(rotation)
+    assert "textures reached 25% accuracy on its rotation task against 25% by chance" in note
+    # The threshold is 1.5x chance: 37.5% of four rotations, 15% of ten classes.
+    assert classifier.weak_classifier_note({**rotation, "val_accuracy": 0.37}) is not None
+    assert classifier.weak_classifier_note({**rotation, "val_accuracy": 0.38}) is None
+    assert classifier.weak_classifier_note({"val_accuracy": 0.16, "num_classes": 10}) is None
+    assert classifier.weak_classifier_note({"val_accuracy": None, "num_classes": 4}) is None

@@ -16,6 +16,7 @@ fingerprint for folders), resolution and channels.
 """
 import json
 import math
+import warnings
 from pathlib import Path
 
 import keras
@@ -38,6 +39,7 @@ VERSION = 1
 FEATURE_DIM = 128
 TRAIN_STEPS = 600
 MAX_TRAIN_IMAGES = 50000
+WEAK_ACCURACY_FACTOR = 1.5  # held-out accuracy under this many times chance: see weak_classifier_note
 # Keras' default 0.99 leaves the moving statistics far from the data after a few hundred
 # steps; inference-mode features would then not be the ones the classifier learned.
 BN_MOMENTUM = 0.9
@@ -122,6 +124,20 @@ def train_classifier(images, labels, num_classes, steps=TRAIN_STEPS, batch_size=
     return model, info
 
 
+def weak_classifier_note(info):
+    """A warning when a classifier scores barely above chance on its held-out images, else None.
+
+    Its features then hardly tell one image from another, and every metric built on them reads
+    near zero whatever the generator draws (a rotation task on textures can end this way).
+    """
+    accuracy, classes = info.get("val_accuracy"), info.get("num_classes") or len(info.get("class_names", ()))
+    if accuracy is None or not classes or accuracy >= WEAK_ACCURACY_FACTOR / classes:
+        return None
+    return (f"the metric classifier for {info.get('data', 'this data')} reached {accuracy:.0%} accuracy on its "
+            f"{info.get('task', 'classes')} task against {1 / classes:.0%} by chance, so classifier metrics on "
+            f"it mean little; prefer FID/KID on Inception features here.")
+
+
 class ClassifierNetwork(Uint8Network):
     """Features [B, 128] and logits [B, K] of a trained classifier, from uint8 batches."""
 
@@ -136,6 +152,7 @@ class ClassifierNetwork(Uint8Network):
         self.channels = model.inputs[0].shape[3]
         self._both = keras.Model(model.inputs, [model.get_layer("features").output, model.outputs[0]])
         self.resize = "none"
+        self.note = weak_classifier_note(self.info)
 
     def forward_float(self, x):
         """Features and logits for floats in [-1, 1] of the classifier's size and channels."""
@@ -209,6 +226,8 @@ def classifier_for(data, resolution, channels, cache=True, progress=True, steps=
     model, info = train_classifier(images, labels, len(class_names), steps=steps, progress=progress)
     info.update(key=key, task=task, class_names=class_names, data=str(spec or source.name),
                 resolution=int(resolution), channels=int(channels))
+    if (note := weak_classifier_note(info)) is not None:
+        warnings.warn(note[0].upper() + note[1:], stacklevel=2)
     if cache:
         with atomic_path(model_path) as tmp:
             model.save(tmp)

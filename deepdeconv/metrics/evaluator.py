@@ -221,6 +221,8 @@ class Evaluator:
         values, notes, details = {}, [], {}
         for m in self.metrics:
             details[m.name] = networks[m.network].describe()
+            if (note := getattr(networks[m.network], "note", None)) and note not in notes:
+                notes.append(note)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FewSamplesWarning)  # kept in the record instead
                 try:
