@@ -20,9 +20,10 @@ do: compare configs over several `--set seed=N` runs and more than one data set.
 scores a finished run again.
 
     python bench/digits_quality.py                                   # the default job: digits
-    python bench/digits_quality.py --data ~/mnist4k --minutes 8      # a folder of 28x28 digits
-    python bench/digits_quality.py --data ~/mnist4k --steps 3000 --set d_lr=4e-4 --set beta1=0.0
-    python bench/digits_quality.py --data ~/mnist4k --steps 3613 --set clusters=0   # no self-conditioning
+    python bench/quality_data.py ~/q                                 # writes ~/q/mnist4k, photo32, photo32b
+    python bench/digits_quality.py --data ~/q/mnist4k --minutes 8    # a folder of 28x28 digits
+    python bench/digits_quality.py --data ~/q/mnist4k --steps 3000 --set d_lr=4e-4 --set beta1=0.0
+    python bench/digits_quality.py --data ~/q/mnist4k --steps 3613 --set clusters=0   # no self-conditioning
 
 Under self-conditioning (the default) the data's own labels are not used for training; the
 judges still use them. A `--set conditional=true` run (trained on the labels) is sampled with
