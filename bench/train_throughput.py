@@ -24,6 +24,8 @@ MNIST's 60,000). The rows:
   default+auto       the default with the precision `auto` chooses on this machine
                      (`deepdeconv.autotune`, measured or cached; the choice and the seconds it
                      took are printed): it should match the faster of default and default+bf16
+  default+wide-d     the default with the discriminator as wide as the generator (`--d-width`
+                     equal to `--width`, the default before the narrower discriminator)
 
 Timings on a shared machine are noisy, so the variants run in alternation, `--rounds` times
 `--steps` steps each after one warm-up of `--warmup` steps; each ratio is taken within a round
@@ -54,7 +56,7 @@ NOISE_DIM = 100
 NUM_IMAGES = 60000
 VARIANTS = ("tutorial", "tutorial+prefetch", "tutorial+concat-D", "ours", "ours+seq", "ours+bf16", "ours+bf16+seq",
             "ours+xla", "ours+bf16+xla",
-            "default", "default+bf16", "default+xla", "default+auto")
+            "default", "default+bf16", "default+xla", "default+auto", "default+wide-d")
 
 
 def digits_28(num_images=NUM_IMAGES):
@@ -197,7 +199,7 @@ class Ours:
 class Default(Ours):
     """Our default model and training config, as `train.py` with no options builds them."""
 
-    def __init__(self, mixed_precision=False, jit=False):
+    def __init__(self, mixed_precision=False, jit=False, wide_d=False):
         import tensorflow as tf
 
         from deepdeconv import autotune
@@ -207,7 +209,8 @@ class Default(Ours):
         from deepdeconv.training import load_data, resolve_config
 
         # Resolved as train.py resolves it: channels, and the self-conditioning clusters.
-        config, source = resolve_config(TrainConfig(mixed_precision=mixed_precision, jit=jit).validate(),
+        d_width = TrainConfig().width if wide_d else None
+        config, source = resolve_config(TrainConfig(mixed_precision=mixed_precision, jit=jit, d_width=d_width).validate(),
                                         load_data(TrainConfig()))
         self.batch = config.batch
         self.dataset = training_batches(source, config.batch, config.seed)
@@ -229,7 +232,8 @@ def make(variant, pixels):
     if variant.startswith("tutorial"):
         return Tutorial(pixels, prefetch="prefetch" in variant, concat_d="concat" in variant)
     if variant.startswith("default"):
-        return Default(mixed_precision=None if "auto" in variant else "bf16" in variant, jit="xla" in variant)
+        return Default(mixed_precision=None if "auto" in variant else "bf16" in variant, jit="xla" in variant,
+                       wide_d="wide-d" in variant)
     return Ours(pixels, policy="mixed_bfloat16" if "bf16" in variant else "float32", jit="xla" in variant,
                 update="sequential" if "seq" in variant else "simultaneous")
 

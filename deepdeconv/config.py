@@ -30,6 +30,9 @@ STRATEGIES = ("auto", "default", "mirrored", "multiworker", "tpu")
 # lacks them was trained with, so an old run resumes (and samples) as it was trained.
 _ADDED_LATER = {"clusters": 0, "update": "sequential"}
 
+# The GAN discriminator's width relative to the generator's when --d-width is auto.
+GAN_D_WIDTH_RATIO = 0.5
+
 
 def default_update(d_steps):
     """`--update` auto: simultaneous (one forward pass, faster per step) with one D step, else sequential."""
@@ -70,6 +73,8 @@ class TrainConfig:
     z_dim: int = opt(128, 'latent size; 100-128 is the DCGAN/SNGAN convention')
     width: Optional[float] = opt(None, "scales every layer's channels; auto: 0.5 for gan (fastest per "
                                         "CPU-minute; 1-2 suit a GPU), 1.0 (32 base channels) for restoration")
+    d_width: Optional[float] = opt(None, "scales the discriminator's channels; auto: half of --width for gan "
+                                          "(a narrower D keeps more of the data's variety), --width for restoration")
     mbstd: bool = opt(False, "add the minibatch standard deviation feature to the discriminator (ProGAN)")
     g_upsample: str = opt("transpose", "generator up-sampling: transpose (Conv2DTranspose 4x4, stride 2; DCGAN) "
                                        "or resize (nearest x2 + 3x3 conv; no checkerboard)")
@@ -139,6 +144,8 @@ class TrainConfig:
                 object.__setattr__(self, name, value)
         if self.update is None:
             object.__setattr__(self, "update", default_update(self.d_steps))
+        if self.d_width is None:
+            object.__setattr__(self, "d_width", self.width * (GAN_D_WIDTH_RATIO if self.task == "gan" else 1.0))
         if self.clusters is None and (self.is_restoration or self.conditional):
             object.__setattr__(self, "clusters", 0)
         if not self.data:
@@ -184,6 +191,7 @@ class TrainConfig:
         require(self.channels in (None, 1, 3), f"--channels must be 1 or 3, got {self.channels}.")
         require(self.z_dim >= 1, f"--z-dim must be positive, got {self.z_dim}.")
         require(self.width > 0, f"--width must be positive, got {self.width}.")
+        require(self.d_width > 0, f"--d-width must be positive, got {self.d_width}.")
         require(self.g_upsample in UPSAMPLES,
                 f"--g-upsample must be one of {', '.join(UPSAMPLES)}, got {self.g_upsample!r}.")
         require(self.clusters in (None, 0) or 2 <= self.clusters <= 1000,
@@ -246,6 +254,8 @@ class TrainConfig:
         """
         if isinstance(d, dict):
             d = {**{k: v for k, v in _ADDED_LATER.items() if k not in d}, **d}
+            if "d_width" not in d and "width" in d:  # saved before --d-width: D was as wide as G
+                d["d_width"] = d["width"]
         return dataclass_from_dict(cls, d, source).validate()
 
     @classmethod
@@ -288,5 +298,6 @@ class TrainConfig:
 # Options that change the shape or meaning of saved weights and optimiser state: a resumed
 # run must agree with the checkpoint on every one of them.
 ARCHITECTURE_FIELDS = ("task", "resolution", "channels", "conditional", "class_names", "clusters", "z_dim", "width",
+                       "d_width",
                        "d_norm", "loss", "ema", "restore.scale", "restore.depth", "restore.upsample",
                        "restore.adversarial")

@@ -273,7 +273,7 @@ def build_gan(config):
     policy = precision.precision_policy(config.mixed_precision, strategy)
     with precision.dtype_policy(policy):
         generator = generator_for(config)
-        discriminator = build_discriminator(config.resolution, config.channels, config.width, config.discriminator_norm,
+        discriminator = build_discriminator(config.resolution, config.channels, config.d_width, config.discriminator_norm,
                                             num_classes=classes, mbstd=config.mbstd)
     for model in (generator, discriminator):
         distribute.synchronize_batch_norm(model, strategy)

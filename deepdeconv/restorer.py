@@ -196,7 +196,7 @@ def build_restorer_model(config, degrade=None):
     with precision.dtype_policy(policy):
         network = _networks(config, "restorer")
         if r.adversarial:
-            discriminator = build_discriminator(r.patch, config.channels, config.width, config.discriminator_norm)
+            discriminator = build_discriminator(r.patch, config.channels, config.d_width, config.discriminator_norm)
             distribute.synchronize_batch_norm(discriminator, strategy)
     ema = None
     if config.ema:

@@ -138,3 +138,27 @@ def test_a_saved_config_from_before_the_update_default_changed_resumes_sequentia
     del d["update"]
     (tmp_path / "config.json").write_text(json.dumps(d))
     assert TrainConfig.load(tmp_path / "config.json").update == "sequential"
+
+
+def test_d_width_auto_is_half_the_generator_width_for_gan_and_equal_for_restoration(tmp_path):
+    assert tiny_config(tmp_path, width=1.0).d_width == 0.5
+    assert tiny_config(tmp_path, width=1.0, d_width=0.75).d_width == 0.75
+    assert tiny_config(tmp_path, task="denoise", data="photos", width=1.0).d_width == 1.0
+
+
+def test_discriminator_channels_follow_d_width_not_width(tmp_path):
+    # DCGAN's first discriminator stage has 64 channels at width 1 (layers.channels_at).
+    for d_width, first in ((None, 32), (1.0, 64), (0.25, 16)):
+        gan = build_gan(tiny_config(tmp_path, channels=1, width=1.0, d_width=d_width, ema=False))
+        assert gan.discriminator.get_layer("down16").filters == first
+
+
+def test_a_saved_config_from_before_d_width_keeps_a_discriminator_as_wide_as_the_generator(tmp_path):
+    import json
+
+    from deepdeconv.config import TrainConfig
+
+    d = tiny_config(tmp_path, width=0.5).to_dict()
+    del d["d_width"]
+    (tmp_path / "config.json").write_text(json.dumps(d))
+    assert TrainConfig.load(tmp_path / "config.json").d_width == 0.5
