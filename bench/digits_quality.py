@@ -146,7 +146,7 @@ def main(argv=None):
 
     from deepdeconv.config import TrainConfig
     from deepdeconv.data import load_source
-    from deepdeconv.metrics.classifier import classifier_for
+    from deepdeconv.metrics.classifier import classifier_for, weak_classifier_note
     from deepdeconv.metrics.inception_score import inception_score
     from deepdeconv.pixels import to_uint8
     from deepdeconv.sampling.generate import generate, is_conditional
@@ -203,6 +203,9 @@ def main(argv=None):
                   f"{json.dumps(dict(zip(source.class_names, np.round(counts).astype(int).tolist())))}")
     if classifier.note:  # a judge at chance reads ~0 for any generator: say so on the line itself
         extra += f"; cFID judge near chance ({classifier.info['val_accuracy']:.0%} held-out accuracy)"
+    mlp_accuracy = judge.best_validation_score_  # early stopping's held-out tenth of the images
+    if weak_classifier_note({"val_accuracy": mlp_accuracy, "num_classes": len(judge.classes_)}):
+        extra += f"; MLP judge near chance ({mlp_accuracy:.0%} held-out accuracy)"
     speed = f" ({rate:.2f} steps/s timed)" if rate else ""
     print(f"{args.label or 'run'} on {config.data} [{' '.join(args.set) or 'defaults'}; precision "
           f"{config.mixed_precision}]: {minutes:.1f} min, {config.total_steps} steps{speed}; "
