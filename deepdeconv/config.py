@@ -28,7 +28,7 @@ STRATEGIES = ("auto", "default", "mirrored", "multiworker", "tpu")
 
 # Options whose default changed after runs were first saved: the value a config.json that
 # lacks them was trained with, so an old run resumes (and samples) as it was trained.
-_ADDED_LATER = {"clusters": 0, "update": "sequential"}
+_ADDED_LATER = {"clusters": 0, "update": "sequential", "mbstd": False}
 
 # The GAN discriminator's width relative to the generator's when --d-width is auto.
 GAN_D_WIDTH_RATIO = 0.5
@@ -75,7 +75,8 @@ class TrainConfig:
                                         "CPU-minute; 1-2 suit a GPU), 1.0 (32 base channels) for restoration")
     d_width: Optional[float] = opt(None, "scales the discriminator's channels; auto: half of --width for gan "
                                           "(a narrower D keeps more of the data's variety), --width for restoration")
-    mbstd: bool = opt(False, "add the minibatch standard deviation feature to the discriminator (ProGAN)")
+    mbstd: bool = opt(True, "give the GAN discriminator the minibatch standard deviation feature (ProGAN), so "
+                            "that it sees how varied a batch is; --no-mbstd leaves it out")
     g_upsample: str = opt("transpose", "generator up-sampling: transpose (Conv2DTranspose 4x4, stride 2; DCGAN) "
                                        "or resize (nearest x2 + 3x3 conv; no checkerboard)")
     # auto = batch (DCGAN; best in short runs), but none for wgan-gp, whose per-sample penalty

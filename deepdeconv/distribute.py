@@ -11,7 +11,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import keras
 import tensorflow as tf
 
 from deepdeconv import remote
@@ -165,7 +164,8 @@ def accelerator(strategy):
 
 
 def synchronize_batch_norm(model, strategy):
-    """Makes batch norm use global-batch statistics when the strategy has several replicas.
+    """Makes batch norm and the minibatch-std feature use global-batch statistics when the
+    strategy has several replicas.
 
     Per-replica statistics would make N replicas train differently from one device with the
     same global batch; synchronised ones all-reduce the moments, so they do not.
@@ -173,7 +173,7 @@ def synchronize_batch_norm(model, strategy):
     if strategy.num_replicas_in_sync == 1:
         return
     for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
+        if hasattr(layer, "synchronized"):  # BatchNormalization, models.layers.MinibatchStd
             layer.synchronized = True
         elif hasattr(layer, "layers"):  # a nested model
             synchronize_batch_norm(layer, strategy)

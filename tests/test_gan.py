@@ -162,3 +162,21 @@ def test_a_saved_config_from_before_d_width_keeps_a_discriminator_as_wide_as_the
     del d["d_width"]
     (tmp_path / "config.json").write_text(json.dumps(d))
     assert TrainConfig.load(tmp_path / "config.json").d_width == 0.5
+
+
+def test_the_default_gan_discriminator_has_the_minibatch_std_feature_and_no_mbstd_removes_it(tmp_path):
+    for mbstd in (True, False):
+        config = tiny_config(tmp_path, channels=1, ema=False, **({} if mbstd else {"mbstd": False}))
+        names = [layer.name for layer in build_gan(config).discriminator.layers]
+        assert ("mbstd" in names) is mbstd
+
+
+def test_a_saved_config_from_before_mbstd_was_on_by_default_keeps_its_discriminator_without_it(tmp_path):
+    import json
+
+    from deepdeconv.config import TrainConfig
+
+    d = tiny_config(tmp_path).to_dict()
+    del d["mbstd"]
+    (tmp_path / "config.json").write_text(json.dumps(d))
+    assert TrainConfig.load(tmp_path / "config.json").mbstd is False

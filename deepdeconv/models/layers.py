@@ -49,11 +49,36 @@ class MinibatchStd(layers.Layer):
     fake batches scored separately each get their own.
     """
 
+    def __init__(self, synchronized=False, **kwargs):
+        super().__init__(**kwargs)
+        # Like BatchNormalization(synchronized=True): statistics of the global batch, so that
+        # N replicas train as one device does (set by `distribute.synchronize_batch_norm`).
+        self.synchronized = synchronized
+
     def call(self, x):
         x32 = ops.cast(x, "float32")
-        spread = ops.mean(ops.sqrt(ops.var(x32, axis=0) + 1e-8))
+        # Sums rather than ops.var, so that the replicas' parts can be all-reduced.
+        count = ops.cast(ops.shape(x32)[0], "float32")
+        total, squares = ops.sum(x32, axis=0), ops.sum(ops.square(x32), axis=0)
+        if self.synchronized:
+            count, total, squares = _replica_sums(count, total, squares)
+        mean = total / count
+        variance = ops.maximum(squares / count - ops.square(mean), 0.0)
+        spread = ops.mean(ops.sqrt(variance + 1e-8))
         feature = ops.ones_like(x32[..., :1]) * spread
         return ops.cast(ops.concatenate([x32, feature], axis=-1), x.dtype)
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], input_shape[-1] + 1)
+
+    def get_config(self):
+        return {**super().get_config(), "synchronized": self.synchronized}
+
+
+def _replica_sums(*values):
+    """Each value summed over the replicas in sync (unchanged outside a multi-replica step)."""
+    import tensorflow as tf  # the one backend this project runs on; imported where it is needed
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return values
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, list(values))
