@@ -163,7 +163,7 @@ def accelerator(strategy):
     return "gpu" if any("GPU" in d.upper() for d in devices) else "cpu"
 
 
-def synchronize_batch_norm(model, strategy):
+def synchronize_batch_statistics(model, strategy):
     """Makes batch norm and the minibatch-std feature use global-batch statistics when the
     strategy has several replicas.
 
@@ -176,7 +176,7 @@ def synchronize_batch_norm(model, strategy):
         if hasattr(layer, "synchronized"):  # BatchNormalization, models.layers.MinibatchStd
             layer.synchronized = True
         elif hasattr(layer, "layers"):  # a nested model
-            synchronize_batch_norm(layer, strategy)
+            synchronize_batch_statistics(layer, strategy)
 
 
 def replica_order(batch, d_steps, num_replicas):

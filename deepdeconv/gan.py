@@ -276,7 +276,7 @@ def build_gan(config):
         discriminator = build_discriminator(config.resolution, config.channels, config.d_width, config.discriminator_norm,
                                             num_classes=classes, mbstd=config.mbstd)
     for model in (generator, discriminator):
-        distribute.synchronize_batch_norm(model, strategy)
+        distribute.synchronize_batch_statistics(model, strategy)
     ema = None
     if config.ema:
         ema = generator_for(config, name="generator_ema")

@@ -197,7 +197,7 @@ def build_restorer_model(config, degrade=None):
         network = _networks(config, "restorer")
         if r.adversarial:
             discriminator = build_discriminator(r.patch, config.channels, config.d_width, config.discriminator_norm)
-            distribute.synchronize_batch_norm(discriminator, strategy)
+            distribute.synchronize_batch_statistics(discriminator, strategy)
     ema = None
     if config.ema:
         ema = _networks(config, "restorer_ema")

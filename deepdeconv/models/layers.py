@@ -52,7 +52,7 @@ class MinibatchStd(layers.Layer):
     def __init__(self, synchronized=False, **kwargs):
         super().__init__(**kwargs)
         # Like BatchNormalization(synchronized=True): statistics of the global batch, so that
-        # N replicas train as one device does (set by `distribute.synchronize_batch_norm`).
+        # N replicas train as one device does (set by `distribute.synchronize_batch_statistics`).
         self.synchronized = synchronized
 
     def call(self, x):
