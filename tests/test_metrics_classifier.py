@@ -92,3 +92,35 @@ def test_a_classifier_near_chance_on_held_out_images_gets_a_warning_and_a_traine
     assert classifier.weak_classifier_note({**rotation, "val_accuracy": 0.38}) is None
     assert classifier.weak_classifier_note({"val_accuracy": 0.16, "num_classes": 10}) is None
     assert classifier.weak_classifier_note({"val_accuracy": None, "num_classes": 4}) is None
+
+
+def test_measured_batch_statistics_are_each_layers_input_mean_and_variance_in_inference_mode():
+    import keras
+
+    inputs = keras.Input((1, 1, 2))
+    first = keras.layers.BatchNormalization(epsilon=0.0, name="first")
+    double = keras.layers.Dense(2, use_bias=False, kernel_initializer=keras.initializers.Constant([[2, 0], [0, 2]]))
+    second = keras.layers.BatchNormalization(name="second")
+    model = keras.Model(inputs, second(double(first(inputs))))
+    # Channel 0 takes 1, 2, 6 (mean 3, variance 14/3); channel 1 takes 0, 0, 3 (mean 1, variance 2).
+    images = np.array([[1, 0], [2, 0], [6, 3]], np.float32).reshape(3, 1, 1, 2)
+    classifier.measure_batch_statistics(model, images, batch_size=2)  # two passes: 2 + 1 images
+    np.testing.assert_allclose(first.moving_mean.numpy(), [3, 1], rtol=1e-6)
+    np.testing.assert_allclose(first.moving_variance.numpy(), [14 / 3, 2], rtol=1e-6)
+    # The second layer sees the first one's output under the new statistics: 2 * standardised.
+    np.testing.assert_allclose(second.moving_mean.numpy(), [0, 0], atol=1e-6)
+    np.testing.assert_allclose(second.moving_variance.numpy(), [4, 4], rtol=1e-5)
+
+
+def test_a_trained_classifier_keeps_the_batch_statistics_of_its_training_images(tmp_path):
+    import keras
+
+    from deepdeconv.data import load_source
+
+    images, labels = classifier._labelled_arrays(load_source(str(_labelled_folder(tmp_path / "data")), 8, 1))
+    model, info = classifier.train_classifier(images, labels, 2, steps=3, progress=False)
+    train = np.random.RandomState(0).permutation(len(images))[info["num_val"]:]  # train_classifier's split
+    layer = model.get_layer("down0_bn")
+    inputs = keras.Model(model.inputs, layer.input)(classifier.from_uint8(images[train])).numpy()
+    np.testing.assert_allclose(layer.moving_mean.numpy(), inputs.mean((0, 1, 2)), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(layer.moving_variance.numpy(), inputs.var((0, 1, 2)), rtol=1e-3, atol=1e-6)
