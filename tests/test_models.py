@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from deepdeconv.models import build_discriminator, build_generator
-from deepdeconv.models.layers import MinibatchStd, channels_at
+from deepdeconv.models.layers import channels_at
 
 
 @pytest.mark.parametrize("resolution", [32, 64, 128, 256])
@@ -66,10 +66,3 @@ def test_resize_upsampling_generator_has_no_transposed_convolutions():
         == [(3, 3)] * 3
     assert g(np.zeros((2, 8), "float32")).shape == (2, 32, 32, 3)
 
-
-def test_minibatch_std_matches_the_population_std_of_the_batch_by_hand():
-    x = np.array([[1.0, 2.0], [3.0, 6.0]], np.float32).reshape(2, 1, 1, 2)  # stds 1 and 2 -> mean 1.5
-    out = np.asarray(MinibatchStd()(x))
-    assert out.shape == (2, 1, 1, 3)
-    np.testing.assert_allclose(out[..., 2], 1.5, rtol=1e-5)
-    np.testing.assert_array_equal(out[..., :2], x)

@@ -116,7 +116,7 @@ def train_classifier(images, labels, num_classes, steps=TRAIN_STEPS, batch_size=
 
         callbacks = [keras.callbacks.LambdaCallback(on_train_batch_end=advance)] if progress else []
         model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=callbacks, shuffle=False)
-    measure_batch_statistics(model, from_uint8(images[train]))
+    measure_batch_statistics(model, images[train], prepare=from_uint8)
     accuracy = None
     if n_val:
         _, accuracy = model.evaluate(from_uint8(images[val]), labels[val], batch_size=256, verbose=0)
@@ -125,7 +125,7 @@ def train_classifier(images, labels, num_classes, steps=TRAIN_STEPS, batch_size=
     return model, info
 
 
-def measure_batch_statistics(model, images, batch_size=500):
+def measure_batch_statistics(model, images, batch_size=500, prepare=None):
     """Sets each batch-norm layer's moving statistics to its inputs' statistics over `images`.
 
     A moving average over the last training batches is a noisy estimate that a short run
@@ -135,14 +135,17 @@ def measure_batch_statistics(model, images, batch_size=500):
 
     Args:
         model: a functional keras.Model; its BatchNormalization layers are updated in place.
-        images: float inputs [N, ...] as the model takes them.
+        images: inputs [N, ...], as the model takes them or as `prepare` does.
         batch_size: images per forward pass.
+        prepare: applied to each batch before the model (e.g. `pixels.from_uint8`), so that
+            the whole set is never held as floats.
     """
     for layer in [l for l in model.layers if isinstance(l, layers.BatchNormalization)]:
         probe = keras.Model(model.inputs, layer.input)
         count, total, squares = 0, 0.0, 0.0
         for start in range(0, len(images), batch_size):
-            x = np.asarray(probe(images[start:start + batch_size], training=False), np.float64)
+            batch = images[start:start + batch_size]
+            x = np.asarray(probe(prepare(batch) if prepare else batch, training=False), np.float64)
             x = x.reshape(-1, x.shape[-1])
             count, total, squares = count + len(x), total + x.sum(0), squares + np.square(x).sum(0)
         mean = total / count
