@@ -129,6 +129,62 @@ def calibrate(config):
     return (recs[-1]["step"] - recs[0]["step"]) / max(recs[-1]["elapsed_s"] - recs[0]["elapsed_s"], 1e-9)
 
 
+def score(config, generator, num_gen=2000, draws=5):
+    """Scores `generator` against the real images of `config.data` with both judges.
+
+    Args:
+        config: the run's TrainConfig (data, resolution, channels, z_dim).
+        generator: a Keras generator as `load_generator` returns it.
+        num_gen: generated images per draw (at most half the real images).
+        draws: independent draws of generated images to average.
+
+    Returns:
+        {"cfid": (mean, draw spread, floor), "mlp": (the same), "line": the printed summary}.
+    """
+    from deepdeconv.data import load_source
+    from deepdeconv.metrics.classifier import classifier_for, weak_classifier_note
+    from deepdeconv.metrics.inception_score import inception_score
+    from deepdeconv.pixels import to_uint8
+    from deepdeconv.sampling.generate import generate, is_conditional
+
+    source = load_source(config.data, config.resolution, config.channels)
+    pairs = [(to_uint8(b.numpy()), y.numpy()) for b, y in source.images().batch(500)]
+    real = np.concatenate([p[0] for p in pairs])
+    labels = np.concatenate([p[1] for p in pairs]) if source.class_names else None
+    size = min(num_gen, len(real) // 2)
+    samples = []
+    for i in range(draws):
+        rng = np.random.default_rng(1 + i)
+        z = rng.standard_normal((size, config.z_dim)).astype(np.float32)
+        # A conditional run is asked for classes in the data's shares: its labels, shuffled.
+        wanted = rng.permutation(labels)[:size] if is_conditional(generator) else None
+        samples.append(np.concatenate(list(generate(generator, z, batch_size=250, labels=wanted))))
+
+    classifier = classifier_for(config.data, config.resolution, real.shape[-1], progress=False)
+    real_c, fake_c = features(classifier, real), [features(classifier, d) for d in samples]
+    judge = mlp_judge(real, labels)
+    real_h, real_p = mlp_features(judge, real)
+    fake_mlp = [mlp_features(judge, d) for d in samples]
+    cfid = matched_fid(real_c["features"], [f["features"] for f in fake_c], size)
+    mlp = matched_fid(real_h, [f[0] for f in fake_mlp], size)
+    extra = ""
+    if labels is not None:
+        confident = np.mean([(p.max(1) >= CONFIDENT).mean() for _, p in fake_mlp])
+        extra = f"; clean {confident / max((real_p.max(1) >= CONFIDENT).mean(), 1e-9):.2f} of real"
+        logits = np.concatenate([f["logits"] for f in fake_c])
+        counts = np.bincount(logits.argmax(1), minlength=len(source.class_names)) / draws
+        c_is = np.mean([inception_score(f["logits"])[0] for f in fake_c])
+        extra += (f"; classifier-IS {c_is:.2f}; classes "
+                  f"{json.dumps(dict(zip(source.class_names, np.round(counts).astype(int).tolist())))}")
+    if classifier.note:  # a judge at chance reads ~0 for any generator: say so on the line itself
+        extra += f"; cFID judge near chance ({classifier.info['val_accuracy']:.0%} held-out accuracy)"
+    mlp_accuracy = judge.best_validation_score_  # early stopping's held-out tenth of the images
+    if weak_classifier_note({"val_accuracy": mlp_accuracy, "num_classes": len(judge.classes_)}):
+        extra += f"; MLP judge near chance ({mlp_accuracy:.0%} held-out accuracy)"
+    line = f"{draws} draws of {size}: {describe('cFID', *cfid)}; {describe('MLP-FID', *mlp)}{extra}"
+    return {"cfid": cfid, "mlp": mlp, "line": line}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="digits")
@@ -145,11 +201,6 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from deepdeconv.config import TrainConfig
-    from deepdeconv.data import load_source
-    from deepdeconv.metrics.classifier import classifier_for, weak_classifier_note
-    from deepdeconv.metrics.inception_score import inception_score
-    from deepdeconv.pixels import to_uint8
-    from deepdeconv.sampling.generate import generate, is_conditional
     from deepdeconv.sampling.load import load_generator
     from deepdeconv.training import train
 
@@ -171,46 +222,12 @@ def main(argv=None):
         run_dir = train(config, progress=sys.stderr.isatty())
     minutes = (time.perf_counter() - start) / 60
 
-    source = load_source(config.data, config.resolution, config.channels)
-    pairs = [(to_uint8(b.numpy()), y.numpy()) for b, y in source.images().batch(500)]
-    real = np.concatenate([p[0] for p in pairs])
-    labels = np.concatenate([p[1] for p in pairs]) if source.class_names else None
     generator, _ = load_generator(run_dir)
-    size = min(args.num_gen, len(real) // 2)
-    draws = []
-    for i in range(args.draws):
-        rng = np.random.default_rng(1 + i)
-        z = rng.standard_normal((size, config.z_dim)).astype(np.float32)
-        # A conditional run is asked for classes in the data's shares: its labels, shuffled.
-        wanted = rng.permutation(labels)[:size] if is_conditional(generator) else None
-        draws.append(np.concatenate(list(generate(generator, z, batch_size=250, labels=wanted))))
-
-    classifier = classifier_for(config.data, config.resolution, real.shape[-1], progress=False)
-    real_c, fake_c = features(classifier, real), [features(classifier, d) for d in draws]
-    judge = mlp_judge(real, labels)
-    real_h, real_p = mlp_features(judge, real)
-    fake_mlp = [mlp_features(judge, d) for d in draws]
-    cfid = matched_fid(real_c["features"], [f["features"] for f in fake_c], size)
-    mlp = matched_fid(real_h, [f[0] for f in fake_mlp], size)
-    extra = ""
-    if labels is not None:
-        confident = np.mean([(p.max(1) >= CONFIDENT).mean() for _, p in fake_mlp])
-        extra = f"; clean {confident / max((real_p.max(1) >= CONFIDENT).mean(), 1e-9):.2f} of real"
-        logits = np.concatenate([f["logits"] for f in fake_c])
-        counts = np.bincount(logits.argmax(1), minlength=len(source.class_names)) / args.draws
-        score = np.mean([inception_score(f["logits"])[0] for f in fake_c])
-        extra += (f"; classifier-IS {score:.2f}; classes "
-                  f"{json.dumps(dict(zip(source.class_names, np.round(counts).astype(int).tolist())))}")
-    if classifier.note:  # a judge at chance reads ~0 for any generator: say so on the line itself
-        extra += f"; cFID judge near chance ({classifier.info['val_accuracy']:.0%} held-out accuracy)"
-    mlp_accuracy = judge.best_validation_score_  # early stopping's held-out tenth of the images
-    if weak_classifier_note({"val_accuracy": mlp_accuracy, "num_classes": len(judge.classes_)}):
-        extra += f"; MLP judge near chance ({mlp_accuracy:.0%} held-out accuracy)"
+    figures = score(config, generator, args.num_gen, args.draws)
     speed = f" ({rate:.2f} steps/s timed)" if rate else ""
     print(f"{args.label or 'run'} on {config.data} [{' '.join(args.set) or 'defaults'}; precision "
           f"{config.mixed_precision}]: {minutes:.1f} min, {config.total_steps} steps{speed}; "
-          f"{args.draws} draws of {size}: {describe('cFID', *cfid)}; {describe('MLP-FID', *mlp)}{extra}; "
-          f"run {run_dir}", flush=True)
+          f"{figures['line']}; run {run_dir}", flush=True)
 
 
 if __name__ == "__main__":

@@ -155,7 +155,7 @@ def _first_batch(config, source):
     return next(iter(training_batches(source, config.batch * config.d_steps, config.seed)))
 
 
-def train(config, run_dir=None, progress=True, allow_data_change=False):
+def train(config, run_dir=None, progress=True, allow_data_change=False, callbacks=()):
     """Trains a GAN or a restorer (`config.task`); writes everything into a run directory.
 
     Args:
@@ -167,6 +167,8 @@ def train(config, run_dir=None, progress=True, allow_data_change=False):
             then written on local disk and mirrored there as it is written.
         progress: show the progress bar.
         allow_data_change: resume even if the local data folder's fingerprint changed.
+        callbacks: more Keras callbacks, called after the run's own at each step (their
+            `model` is the GAN or restorer being trained), e.g. to watch its weights.
 
     Returns:
         The run directory, a URL for a remote run (None on a multi-worker worker that is not
@@ -210,18 +212,19 @@ def train(config, run_dir=None, progress=True, allow_data_change=False):
     with output_dir(strategy, run_dir, config.outdir) as out_dir:
         try:
             _train_into(out_dir, config, source, strategy, run_dir if resuming else None, progress, mirror, evaluator,
-                        url or out_dir)
+                        url or out_dir, callbacks)
         finally:
             if mirror is not None:
                 mirror.sync()  # also after Ctrl-C or a stopped run: the last checkpoint must get home
     return url or run_dir
 
 
-def _train_into(out_dir, config, source, strategy, resume_from, progress, mirror, evaluator, shown_as):
+def _train_into(out_dir, config, source, strategy, resume_from, progress, mirror, evaluator, shown_as, extra):
     """Builds the model under `strategy`, restores `resume_from` if given, fits; writes into `out_dir`.
 
     `mirror` (or None) copies `out_dir` to the run's remote home, `evaluator` (or None) is the
-    prepared Evaluator of `--eval-every`, `shown_as` names the run in messages.
+    prepared Evaluator of `--eval-every`, `shown_as` names the run in messages, `extra` holds
+    the caller's callbacks.
     """
     # Speed options left at auto become measured choices, saved in config.json (so a resumed
     # run keeps them) and logged with the measured rates.
@@ -249,10 +252,10 @@ def _train_into(out_dir, config, source, strategy, resume_from, progress, mirror
 
     dataset = _batches(config, source, start, strategy)
     writer = tf.summary.create_file_writer(str(out_dir / rundir.TENSORBOARD))
-    callbacks, nan_guard, checkpointer, logger = _callbacks(config, out_dir, source, writer, progress, mirror,
-                                                            evaluator)
+    own, nan_guard, checkpointer, logger = _callbacks(config, out_dir, source, writer, progress, mirror, evaluator)
     try:
-        gan.fit(dataset, epochs=1, steps_per_epoch=remaining, verbose=0, shuffle=False, callbacks=callbacks)
+        gan.fit(dataset, epochs=1, steps_per_epoch=remaining, verbose=0, shuffle=False,
+                callbacks=own + list(extra))
     except KeyboardInterrupt:
         checkpointer.save()
         print(f"\ninterrupted at step {int(gan.step.numpy())}; checkpoint saved, continue with "

@@ -33,6 +33,15 @@ def test_one_real_step_changes_both_networks_and_returns_finite_losses(tmp_path,
         assert history.history["penalty"][-1] > 0
 
 
+def test_ema_keeps_decay_once_the_rampup_no_longer_caps_the_half_life():
+    from deepdeconv.ema import decay_factor
+    assert float(decay_factor(0, 0.999, 0.05)) == 0.0  # half-life 0: the first step copies
+    # step 3,900: the half-life is capped at 0.05 * 3,900 = 195 steps, under decay 0.999's 692.8
+    assert float(decay_factor(3900, 0.999, 0.05)) == pytest.approx(0.5 ** (1 / 195), abs=1e-7)
+    assert float(decay_factor(100_000, 0.999, 0.05)) == pytest.approx(0.999, abs=1e-7)
+    assert float(decay_factor(5, 0.999, 0.0)) == pytest.approx(0.999, abs=1e-7)
+
+
 @pytest.mark.slow
 def test_ema_is_the_decayed_average_of_the_generator_weights(tmp_path):
     config = tiny_config(tmp_path, channels=1, ema_decay=0.75, ema_rampup=0)

@@ -34,6 +34,29 @@ def test_three_plus_three_steps_with_a_resume_equal_six_straight_steps(tmp_path)
 
 
 @pytest.mark.slow
+def test_a_callers_callback_sees_every_step_and_can_rebuild_the_generator_average(tmp_path):
+    import keras
+    from deepdeconv.ema import decay_factor
+    config = tiny_config(tmp_path, steps=4)
+
+    class Average(keras.callbacks.Callback):  # what bench/ema_sweep.py keeps per candidate
+        def on_train_begin(self, logs=None):
+            self.steps, self.average = [], [v.numpy() for v in self.model.generator.weights]
+
+        def on_train_batch_end(self, batch, logs=None):
+            step = int(self.model.step.numpy()) - 1
+            keep = float(decay_factor(step, config.ema_decay, config.ema_rampup))
+            self.steps.append(step)
+            self.average = [keep * a + (1 - keep) * v.numpy() for a, v in zip(self.average, self.model.generator.weights)]
+
+    watcher = Average()
+    training.train(config, progress=False, callbacks=[watcher])
+    assert watcher.steps == [0, 1, 2, 3]
+    for mine, theirs in zip(watcher.average, watcher.model.ema_generator.weights):
+        np.testing.assert_allclose(mine, theirs.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
 def test_a_run_directory_holds_config_log_samples_checkpoints_and_generators(tmp_path):
     run = training.train(tiny_config(tmp_path, steps=4), progress=False)
     assert run.name == "00000-digits"
