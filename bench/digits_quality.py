@@ -30,6 +30,7 @@ judges still use them. A `--set conditional=true` run (trained on the labels) is
 classes drawn in the data's shares.
 """
 import argparse
+import functools
 import json
 import os
 import sys
@@ -129,6 +130,26 @@ def calibrate(config):
     return (recs[-1]["step"] - recs[0]["step"]) / max(recs[-1]["elapsed_s"] - recs[0]["elapsed_s"], 1e-9)
 
 
+@functools.lru_cache(maxsize=2)
+def reference(data, resolution, channels):
+    """What `score` compares against, computed once per data set (a sweep scores many generators).
+
+    Returns:
+        (source, real uint8 images, labels or None, the metric classifier, the MLP judge,
+        the classifier's features of the real images, (MLP features, MLP probabilities)).
+    """
+    from deepdeconv.data import load_source
+    from deepdeconv.metrics.classifier import classifier_for
+    from deepdeconv.pixels import to_uint8
+    source = load_source(data, resolution, channels)
+    pairs = [(to_uint8(b.numpy()), y.numpy()) for b, y in source.images().batch(500)]
+    real = np.concatenate([p[0] for p in pairs])
+    labels = np.concatenate([p[1] for p in pairs]) if source.class_names else None
+    classifier = classifier_for(data, resolution, real.shape[-1], progress=False)
+    judge = mlp_judge(real, labels)
+    return source, real, labels, classifier, judge, features(classifier, real), mlp_features(judge, real)
+
+
 def score(config, generator, num_gen=2000, draws=5):
     """Scores `generator` against the real images of `config.data` with both judges.
 
@@ -141,16 +162,12 @@ def score(config, generator, num_gen=2000, draws=5):
     Returns:
         {"cfid": (mean, draw spread, floor), "mlp": (the same), "line": the printed summary}.
     """
-    from deepdeconv.data import load_source
-    from deepdeconv.metrics.classifier import classifier_for, weak_classifier_note
+    from deepdeconv.metrics.classifier import weak_classifier_note
     from deepdeconv.metrics.inception_score import inception_score
-    from deepdeconv.pixels import to_uint8
     from deepdeconv.sampling.generate import generate, is_conditional
 
-    source = load_source(config.data, config.resolution, config.channels)
-    pairs = [(to_uint8(b.numpy()), y.numpy()) for b, y in source.images().batch(500)]
-    real = np.concatenate([p[0] for p in pairs])
-    labels = np.concatenate([p[1] for p in pairs]) if source.class_names else None
+    source, real, labels, classifier, judge, real_c, (real_h, real_p) = reference(
+        config.data, config.resolution, config.channels)
     size = min(num_gen, len(real) // 2)
     samples = []
     for i in range(draws):
@@ -160,10 +177,7 @@ def score(config, generator, num_gen=2000, draws=5):
         wanted = rng.permutation(labels)[:size] if is_conditional(generator) else None
         samples.append(np.concatenate(list(generate(generator, z, batch_size=250, labels=wanted))))
 
-    classifier = classifier_for(config.data, config.resolution, real.shape[-1], progress=False)
-    real_c, fake_c = features(classifier, real), [features(classifier, d) for d in samples]
-    judge = mlp_judge(real, labels)
-    real_h, real_p = mlp_features(judge, real)
+    fake_c = [features(classifier, d) for d in samples]
     fake_mlp = [mlp_features(judge, d) for d in samples]
     cfid = matched_fid(real_c["features"], [f["features"] for f in fake_c], size)
     mlp = matched_fid(real_h, [f[0] for f in fake_mlp], size)
