@@ -13,7 +13,7 @@ from deepdeconv.augment import StatelessRandom, diff_augment
 from deepdeconv.config import UPDATES, default_update
 from deepdeconv.ema import update_ema
 from deepdeconv.models import build_discriminator, generator_for
-from deepdeconv.models.conditional import cluster_bounds, for_sampling, latents_in_clusters, num_classes
+from deepdeconv.models.conditional import for_sampling, num_classes
 
 
 # Random streams of one step: latents, the generator's augmentation, then one per discriminator
@@ -35,13 +35,9 @@ class GAN(keras.Model):
         z_dim: latent size.
         seed: base seed for latents and augmentation; draws are keyed by (seed, step).
         view: network -> the model users sample and export (default: the network itself).
-        cluster_frequencies: under self-conditioning, the clusters' shares of the data: each
-            fake's latent is then drawn as the sampler will pair it with its cluster
-            (`conditional.latents_in_clusters`); empty otherwise.
     """
 
-    def __init__(self, generator, discriminator, ema_generator=None, z_dim=128, seed=0, view=None,
-                 cluster_frequencies=(), **kwargs):
+    def __init__(self, generator, discriminator, ema_generator=None, z_dim=128, seed=0, view=None, **kwargs):
         super().__init__(**kwargs)
         self._view = view or (lambda network: network)
         self.generator = generator
@@ -50,7 +46,6 @@ class GAN(keras.Model):
         self.z_dim = z_dim
         self.seed = seed
         self.conditional = len(generator.inputs) == 2
-        self.cluster_bounds = cluster_bounds(cluster_frequencies) if len(cluster_frequencies) else None
         # Generator steps taken. It keys every random draw, so it is the whole RNG state.
         self.step = keras.Variable(0, dtype="int64", trainable=False, name="step",
                                    aggregation="only_first_replica")
@@ -129,10 +124,7 @@ class GAN(keras.Model):
         seed = tf.stack([tf.constant(self.seed, tf.int64) * NUM_STREAMS + stream, tf.convert_to_tensor(self.step.value)])
         return StatelessRandom(seed, replica_id, num_replicas)
 
-    def _generate(self, noise, batch, labels):
-        z = noise.normal(batch, (self.z_dim,))
-        if self.cluster_bounds is not None:
-            z = latents_in_clusters(z, labels, self.cluster_bounds)
+    def _generate(self, z, labels):
         return self.generator(z if labels is None else [z, labels], training=True)
 
     def _discriminate(self, images, labels, training=True):
@@ -171,7 +163,7 @@ class GAN(keras.Model):
         as it was before its update (the TensorFlow DCGAN tutorial's step): one discriminator
         pass on the fakes fewer than the sequential update."""
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fake = self._generate(noise, tf.shape(real)[0], labels)
+            fake = self._generate(noise.normal(tf.shape(real)[0], (self.z_dim,)), labels)
             total, d_loss, penalty, real_logits, fake_logits = self._discriminator_loss(
                 real, fake, labels, self._rng(_D_STEP), scale)
             g_loss = self.g_loss_fn(fake_logits)
@@ -190,10 +182,11 @@ class GAN(keras.Model):
         label_slices = [None if labels is None else labels[i * batch:(i + 1) * batch]
                         for i in range(self.d_steps)]
         with tf.GradientTape() as g_tape:
-            fake = self._generate(noise, batch, label_slices[-1])
+            fake = self._generate(noise.normal(batch, (self.z_dim,)), label_slices[-1])
             with g_tape.stop_recording():
                 for i in range(self.d_steps):
-                    fake_i = fake if i == self.d_steps - 1 else self._generate(noise, batch, label_slices[i])
+                    fake_i = fake if i == self.d_steps - 1 else self._generate(
+                        noise.normal(batch, (self.z_dim,)), label_slices[i])
                     with tf.GradientTape() as d_tape:
                         total, d_loss, penalty, real_logits, fake_logits = self._discriminator_loss(
                             real[i * batch:(i + 1) * batch], tf.stop_gradient(fake_i), label_slices[i],
@@ -289,8 +282,7 @@ def build_gan(config):
         ema = generator_for(config, name="generator_ema")
         ema.set_weights(generator.get_weights())
     view = functools.lru_cache(maxsize=None)(functools.partial(for_sampling, config=config))
-    gan = GAN(generator, discriminator, ema, z_dim=config.z_dim, seed=config.seed, view=view,
-              cluster_frequencies=config.cluster_frequencies if config.clusters else ())
+    gan = GAN(generator, discriminator, ema, z_dim=config.z_dim, seed=config.seed, view=view)
     gan.compile(
         d_optimizer=precision.loss_scaled(keras.optimizers.Adam(config.d_lr, beta_1=config.beta1,
                                                                  beta_2=config.beta2), policy),

@@ -14,7 +14,7 @@ from deepdeconv.data import ImageSource
 from deepdeconv.data.clusters import centre_out, cluster_labels, self_conditioned_source, thumbnails
 from deepdeconv.errors import UserError
 from deepdeconv.models import build_generator
-from deepdeconv.models.conditional import cluster_bounds, latents_in_clusters, self_conditioned
+from deepdeconv.models.conditional import self_conditioned
 
 # --- labels ------------------------------------------------------------------------------------
 
@@ -81,44 +81,6 @@ def test_clusters_are_drawn_with_the_data_frequencies():
     z = np.random.default_rng(0).standard_normal((40000, 6)).astype(np.float32)
     shares = np.bincount(picker.predict(z, batch_size=8000, verbose=0).astype(int), minlength=4) / len(z)
     np.testing.assert_allclose(shares, frequencies, atol=0.01)
-
-
-def _picker(wrapped):
-    from keras import Model
-    return Model(wrapped.inputs, wrapped.get_layer("cluster_index").output)
-
-
-def test_training_latents_fall_in_their_clusters_with_the_truncated_normal_means():
-    frequencies = [0.2, 0.5, 0.3]
-    _, wrapped = _wrapped(frequencies)
-    rng = np.random.default_rng(0)
-    z = rng.standard_normal((30000, 6)).astype(np.float32)
-    labels = rng.integers(0, 3, len(z)).astype(np.int32)
-    moved = np.asarray(latents_in_clusters(z, labels, cluster_bounds(frequencies)))
-    # The sampler reads back the cluster each latent was drawn for.
-    np.testing.assert_array_equal(_picker(wrapped).predict(moved, batch_size=10000, verbose=0), labels)
-    np.testing.assert_array_equal(moved[:, 1:], z[:, 1:])
-    # Mean of N(0, 1) restricted to [a, b]: (phi(a) - phi(b)) / (Phi(b) - Phi(a)); with the edges
-    # -0.8416 and 0.5244 (phi = 0.2800 and 0.3477): -0.2800 / 0.2, (0.2800 - 0.3477) / 0.5, 0.3477 / 0.3.
-    for k, want in enumerate([-1.400, -0.1354, 1.159]):
-        assert moved[labels == k, 0].mean() == pytest.approx(want, abs=0.02)
-
-
-def test_gan_step_draws_each_fake_latent_in_its_cluster():
-    import keras
-    import tensorflow as tf
-    from deepdeconv.augment import StatelessRandom
-    from deepdeconv.gan import GAN
-    frequencies = [0.05, 0.6, 0.1, 0.25]
-    _, wrapped = _wrapped(frequencies)
-    z_in, label_in = keras.Input((6,)), keras.Input((), dtype="int32")
-    echo = keras.Model([z_in, label_in], keras.layers.Identity()(z_in))  # "images" = the latents it was given
-    gan = GAN(echo, None, z_dim=6, cluster_frequencies=frequencies)
-    labels = tf.constant(np.random.default_rng(1).integers(0, 4, 4000), tf.int32)
-    z = gan._generate(StatelessRandom(tf.constant([3, 4], tf.int64)), 4000, labels).numpy()
-    np.testing.assert_array_equal(_picker(wrapped).predict(z, batch_size=4000, verbose=0), labels.numpy())
-    unconditioned = GAN(echo, None, z_dim=6)._generate(StatelessRandom(tf.constant([3, 4], tf.int64)), 4000, labels)
-    assert abs(np.corrcoef(unconditioned.numpy()[:, 0], labels.numpy())[0, 1]) < 0.05
 
 
 def test_wrapped_generator_loads_with_plain_keras_without_deepdeconv(tmp_path):

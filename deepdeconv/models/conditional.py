@@ -133,53 +133,11 @@ def self_conditioned(generator, frequencies):
         A `keras.Model` z [B, z_dim] -> images, named like `generator`.
     """
     z_dim = generator.inputs[0].shape[-1]
-    edges = special.ndtri(np.clip(cluster_bounds(frequencies)[1:-1], 1e-12, 1 - 1e-12)).tolist()
+    cumulative = np.cumsum(frequencies)[:-1] / np.sum(frequencies)
+    edges = special.ndtri(np.clip(cumulative, 1e-12, 1 - 1e-12)).tolist()
     z = keras.Input((z_dim,), name="z")
     first = layers.Dense(1, use_bias=False, trainable=False, dtype="float32", name="cluster_coordinate",
                          kernel_initializer=keras.initializers.Constant(np.eye(z_dim, 1)))(z)
     labels = layers.Discretization(bin_boundaries=edges, output_mode="int", name="cluster")(first)
     labels = layers.Reshape((), name="cluster_index")(labels)
     return keras.Model(z, generator([z, labels]), name=generator.name)
-
-
-def cluster_bounds(frequencies):
-    """The probability interval of z's first entry each cluster owns.
-
-    Args:
-        frequencies: the K clusters' shares of the data (positive).
-
-    Returns:
-        float64 [K + 1]: 0, the cumulative shares, 1; cluster k is picked when Φ(z[:, 0])
-        falls in [bounds[k], bounds[k + 1]).
-    """
-    cumulative = np.cumsum(frequencies, dtype=np.float64) / np.sum(frequencies, dtype=np.float64)
-    return np.concatenate([[0.0], cumulative[:-1], [1.0]])
-
-
-def latents_in_clusters(z, labels, bounds):
-    """z with its first entry moved into the interval of its cluster that `self_conditioned` reads.
-
-    Training draws latents independently of the cluster labels, but the sampler picks the
-    cluster from z's first entry, so without this the generator would meet, at sampling,
-    (latent, cluster) pairs it never trained on: the extreme clusters would only ever get an
-    extreme first entry. Mapping Φ(z0) linearly into [bounds[k], bounds[k + 1]) gives z0 the
-    normal distribution restricted to cluster k's interval: exactly the conditional
-    distribution the sampler produces for that cluster.
-
-    Args:
-        z: float32 [B, z_dim], standard normal.
-        labels: int32 [B] cluster indices.
-        bounds: `cluster_bounds` of the run's cluster frequencies.
-
-    Returns:
-        [B, z_dim] of z's dtype: z with column 0 replaced.
-    """
-    bounds = keras.ops.convert_to_tensor(np.asarray(bounds, np.float32))
-    first = keras.ops.cast(z[:, :1], "float32")
-    u = 0.5 * (1.0 + keras.ops.erf(first / np.sqrt(2.0).astype(np.float32)))
-    low = keras.ops.take(bounds, labels)[:, None]
-    high = keras.ops.take(bounds, labels + 1)[:, None]
-    # Away from 0 and 1 by float32's resolution there, so that erfinv stays finite.
-    v = keras.ops.clip(low + u * (high - low), 1e-7, 1.0 - 6e-8)
-    first = keras.ops.erfinv(2.0 * v - 1.0) * np.sqrt(2.0).astype(np.float32)
-    return keras.ops.concatenate([keras.ops.cast(first, z.dtype), z[:, 1:]], axis=1)
