@@ -70,7 +70,28 @@ def test_cluster_is_where_the_first_latent_falls_among_normal_quantiles():
     from keras import Model
     labels = Model(wrapped.inputs, picked.output).predict_on_batch(z)
     np.testing.assert_array_equal(labels, [0, 0, 1, 1, 2])
-    np.testing.assert_array_equal(wrapped.predict_on_batch(z), inner.predict_on_batch([z, labels]))
+    # The generator gets the first entry remapped within its cluster (next test), the rest as is.
+    moved = Model(wrapped.inputs, wrapped.get_layer("remapped_z").output).predict_on_batch(z)
+    np.testing.assert_array_equal(moved[:, 1:], z[:, 1:])
+    np.testing.assert_allclose(wrapped.predict_on_batch(z), inner.predict_on_batch([moved, labels]), atol=1e-5)
+
+
+def test_first_entry_is_remapped_to_a_standard_normal_within_its_cluster():
+    _, wrapped = _wrapped([0.5, 0.5])
+    from keras import Model
+    remap = Model(wrapped.inputs, wrapped.get_layer("remapped_z").output)
+    # Two halves: Phi(z0) = 0.125, 0.25, 0.75, 0.875 sit at 1/4, 1/2, 1/2, 3/4 of their cluster's
+    # interval, so they map to ndtri(0.25) = -0.6745, 0, 0, 0.6745.
+    z = np.zeros((4, 6), np.float32)
+    z[:, 0] = [-1.150349, -0.674490, 0.674490, 1.150349]
+    np.testing.assert_allclose(remap.predict_on_batch(z)[:, 0], [-0.674490, 0.0, 0.0, 0.674490], atol=2e-3)
+    # Over many latents every cluster sees the whole standard normal.
+    _, wrapped = _wrapped([0.05, 0.6, 0.1, 0.25])
+    both = Model(wrapped.inputs, [wrapped.get_layer("remapped_z").output, wrapped.get_layer("cluster_index").output])
+    moved, labels = both.predict(np.random.default_rng(0).standard_normal((40000, 6)).astype(np.float32),
+                                 batch_size=8000, verbose=0)
+    for k in range(4):
+        assert abs(moved[labels == k, 0].mean()) < 0.06 and moved[labels == k, 0].std() == pytest.approx(1.0, abs=0.05)
 
 
 def test_clusters_are_drawn_with_the_data_frequencies():

@@ -113,6 +113,11 @@ def projection_logit(features, labels, classes, linear_logit, wrap=lambda layer:
     return layers.Add(dtype="float32", name="projected_logit")([linear_logit, projection])
 
 
+# Where the remapped first entry is pinned down in each cluster: a normal quantile every 0.05
+# between -4.5 and 4.5 (beyond, float32 cannot resolve a narrow cluster's interval).
+_REMAP_GRID = np.linspace(-4.5, 4.5, 181)
+
+
 def self_conditioned(generator, frequencies):
     """Wraps a cluster-conditional generator as one that takes z alone.
 
@@ -120,10 +125,14 @@ def self_conditioned(generator, frequencies):
     unlabelled data; users sample it like an unconditional one. The wrapper picks each
     sample's cluster from z's first entry: for z ~ N(0, I) it falls between the normal
     quantiles of the cumulative frequencies exactly as often as the data holds each cluster,
-    and the same z always gives the same cluster. So sample grids, seeds, metrics and exported
-    files see a plain z -> image model that shares the weights of `generator`, built from
-    standard layers only (a fixed Dense reading z[:, 0], Discretization, Reshape), so it too
-    loads without deepdeconv.
+    and the same z always gives the same cluster. The generator trained on latents drawn
+    regardless of the cluster, so the wrapper then maps that entry back to a full standard
+    normal, Φ⁻¹ of where it falls within its cluster's interval: otherwise every cluster would
+    see only its own narrow slice of it, and the clusters at the ends only extreme values.
+    So sample grids, seeds, metrics and exported files see a plain z -> image model that shares
+    the weights of `generator`, built from standard layers only (fixed Dense layers,
+    Discretization, Embedding tables of the remap's linear pieces, Reshape and arithmetic
+    merges), so it too loads without deepdeconv.
 
     Args:
         generator: a model [z, labels] -> images, as `build_generator(num_classes=K)` builds.
@@ -133,11 +142,56 @@ def self_conditioned(generator, frequencies):
         A `keras.Model` z [B, z_dim] -> images, named like `generator`.
     """
     z_dim = generator.inputs[0].shape[-1]
-    cumulative = np.cumsum(frequencies)[:-1] / np.sum(frequencies)
-    edges = special.ndtri(np.clip(cumulative, 1e-12, 1 - 1e-12)).tolist()
+    edges, breaks, anchors_x, anchors_t, slopes = first_entry_remap(frequencies)
     z = keras.Input((z_dim,), name="z")
     first = layers.Dense(1, use_bias=False, trainable=False, dtype="float32", name="cluster_coordinate",
                          kernel_initializer=keras.initializers.Constant(np.eye(z_dim, 1)))(z)
     labels = layers.Discretization(bin_boundaries=edges, output_mode="int", name="cluster")(first)
     labels = layers.Reshape((), name="cluster_index")(labels)
-    return keras.Model(z, generator([z, labels]), name=generator.name)
+    piece = layers.Discretization(bin_boundaries=breaks, output_mode="int", name="remap_piece")(first)
+    tables = {}
+    for name, values in (("remap_x", anchors_x), ("remap_t", anchors_t), ("remap_slope", slopes)):
+        table = layers.Embedding(len(values), 1, trainable=False, dtype="float32", name=name)
+        tables[name] = layers.Reshape((1,), name=f"{name}_value")(table(piece))
+        table.set_weights([np.asarray(values, np.float32)[:, None]])
+    offset = layers.Subtract(name="remap_offset")([first, tables["remap_x"]])
+    remapped = layers.Add(name="remap_first")([tables["remap_t"], layers.Multiply()([tables["remap_slope"], offset])])
+    change = layers.Subtract(name="remap_change")([remapped, first])
+    # z + e0 * (remapped - first): z with its first entry replaced.
+    moved = layers.Add(name="remapped_z")([z, layers.Dense(
+        z_dim, use_bias=False, trainable=False, dtype="float32", name="remap_into_z",
+        kernel_initializer=keras.initializers.Constant(np.eye(1, z_dim)))(change)])
+    return keras.Model(z, generator([moved, labels]), name=generator.name)
+
+
+def first_entry_remap(frequencies):
+    """The cluster edges in z and the piecewise-linear map of z's first entry `self_conditioned` uses.
+
+    Within cluster k, whose interval is [lo, hi] in probability, the exact map is
+    z0 -> Φ⁻¹((Φ(z0) - lo) / (hi - lo)). It is pinned at the points where it equals each value t
+    of `_REMAP_GRID` (z0 = Φ⁻¹(lo + Φ(t) (hi - lo))) and linear in between; the first and last
+    pieces of a cluster extend its neighbouring piece's line to the cluster's edges.
+
+    Args:
+        frequencies: the K clusters' shares of the data (positive).
+
+    Returns:
+        (edges: K - 1 cluster edges in z, breaks: the pieces' boundaries in z (the edges
+        included), and for each of the len(breaks) + 1 pieces: the z0 and the value it is
+        anchored at, and its slope).
+    """
+    cumulative = np.cumsum(frequencies, dtype=np.float64) / np.sum(frequencies, dtype=np.float64)
+    bounds = np.concatenate([[0.0], cumulative[:-1], [1.0]])
+    edges = special.ndtri(np.clip(bounds[1:-1], 1e-12, 1 - 1e-12))
+    grid = _REMAP_GRID
+    breaks, anchors_x, anchors_t, slopes = [], [], [], []
+    for k, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
+        x = special.ndtri(lo + special.ndtr(grid) * (hi - lo))
+        slope = np.diff(grid) / np.maximum(np.diff(x), 1e-300)  # a tiny cluster's points may coincide
+        # Pieces of cluster k: below x[0] (line of the first segment), the segments, above x[-1].
+        piece_of = np.concatenate([[0], np.arange(len(grid) - 1), [len(grid) - 2]])
+        anchors_x.extend(x[piece_of]), anchors_t.extend(grid[piece_of]), slopes.extend(slope[piece_of])
+        breaks.extend(x)
+        if k < len(edges):
+            breaks.append(edges[k])
+    return edges.tolist(), breaks, anchors_x, anchors_t, slopes
