@@ -104,6 +104,18 @@ def test_clusters_are_drawn_with_the_data_frequencies():
     np.testing.assert_allclose(shares, frequencies, atol=0.01)
 
 
+def test_remap_stays_float32_under_a_bfloat16_policy():
+    from keras import Model
+    from deepdeconv.precision import dtype_policy
+    z = np.random.default_rng(0).standard_normal((500, 6)).astype(np.float32)
+    inner, wrapped = _wrapped([0.05, 0.6, 0.1, 0.25])
+    want = Model(wrapped.inputs, wrapped.get_layer("remapped_z").output).predict_on_batch(z)
+    with dtype_policy("mixed_bfloat16"):
+        again = self_conditioned(inner, [0.05, 0.6, 0.1, 0.25])
+        got = Model(again.inputs, again.get_layer("remapped_z").output).predict_on_batch(z)
+    np.testing.assert_array_equal(got, want)
+
+
 def test_wrapped_generator_loads_with_plain_keras_without_deepdeconv(tmp_path):
     _, wrapped = _wrapped([0.5, 0.5])
     wrapped.save(tmp_path / "g.keras")

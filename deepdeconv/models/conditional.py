@@ -146,19 +146,23 @@ def self_conditioned(generator, frequencies):
     z = keras.Input((z_dim,), name="z")
     first = layers.Dense(1, use_bias=False, trainable=False, dtype="float32", name="cluster_coordinate",
                          kernel_initializer=keras.initializers.Constant(np.eye(z_dim, 1)))(z)
-    labels = layers.Discretization(bin_boundaries=edges, output_mode="int", name="cluster")(first)
-    labels = layers.Reshape((), name="cluster_index")(labels)
-    piece = layers.Discretization(bin_boundaries=breaks, output_mode="int", name="remap_piece")(first)
+    # float32 throughout, whatever the global policy: a bfloat16 z0 would land in the wrong
+    # cluster or piece near an edge, and z0 - anchor cancels.
+    f32 = {"dtype": "float32"}
+    labels = layers.Discretization(bin_boundaries=edges, output_mode="int", name="cluster", **f32)(first)
+    labels = layers.Reshape((), name="cluster_index", **f32)(labels)
+    piece = layers.Discretization(bin_boundaries=breaks, output_mode="int", name="remap_piece", **f32)(first)
     tables = {}
     for name, values in (("remap_x", anchors_x), ("remap_t", anchors_t), ("remap_slope", slopes)):
-        table = layers.Embedding(len(values), 1, trainable=False, dtype="float32", name=name)
-        tables[name] = layers.Reshape((1,), name=f"{name}_value")(table(piece))
+        table = layers.Embedding(len(values), 1, trainable=False, name=name, **f32)
+        tables[name] = layers.Reshape((1,), name=f"{name}_value", **f32)(table(piece))
         table.set_weights([np.asarray(values, np.float32)[:, None]])
-    offset = layers.Subtract(name="remap_offset")([first, tables["remap_x"]])
-    remapped = layers.Add(name="remap_first")([tables["remap_t"], layers.Multiply()([tables["remap_slope"], offset])])
-    change = layers.Subtract(name="remap_change")([remapped, first])
+    offset = layers.Subtract(name="remap_offset", **f32)([first, tables["remap_x"]])
+    scaled = layers.Multiply(name="remap_scaled", **f32)([tables["remap_slope"], offset])
+    remapped = layers.Add(name="remap_first", **f32)([tables["remap_t"], scaled])
+    change = layers.Subtract(name="remap_change", **f32)([remapped, first])
     # z + e0 * (remapped - first): z with its first entry replaced.
-    moved = layers.Add(name="remapped_z")([z, layers.Dense(
+    moved = layers.Add(name="remapped_z", **f32)([z, layers.Dense(
         z_dim, use_bias=False, trainable=False, dtype="float32", name="remap_into_z",
         kernel_initializer=keras.initializers.Constant(np.eye(1, z_dim)))(change)])
     return keras.Model(z, generator([moved, labels]), name=generator.name)
@@ -190,7 +194,9 @@ def first_entry_remap(frequencies):
         slope = np.diff(grid) / np.maximum(np.diff(x), 1e-300)  # a tiny cluster's points may coincide
         # Pieces of cluster k: below x[0] (line of the first segment), the segments, above x[-1].
         piece_of = np.concatenate([[0], np.arange(len(grid) - 1), [len(grid) - 2]])
-        anchors_x.extend(x[piece_of]), anchors_t.extend(grid[piece_of]), slopes.extend(slope[piece_of])
+        anchors_x.extend(x[piece_of])
+        anchors_t.extend(grid[piece_of])
+        slopes.extend(slope[piece_of])
         breaks.extend(x)
         if k < len(edges):
             breaks.append(edges[k])
