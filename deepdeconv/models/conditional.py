@@ -163,8 +163,8 @@ def self_conditioned(generator, frequencies):
     change = layers.Subtract(name="remap_change", **f32)([remapped, first])
     # z + e0 * (remapped - first): z with its first entry replaced.
     moved = layers.Add(name="remapped_z", **f32)([z, layers.Dense(
-        z_dim, use_bias=False, trainable=False, dtype="float32", name="remap_into_z",
-        kernel_initializer=keras.initializers.Constant(np.eye(1, z_dim)))(change)])
+        z_dim, use_bias=False, trainable=False, name="remap_into_z",
+        kernel_initializer=keras.initializers.Constant(np.eye(1, z_dim)), **f32)(change)])
     return keras.Model(z, generator([moved, labels]), name=generator.name)
 
 
@@ -188,12 +188,13 @@ def first_entry_remap(frequencies):
     bounds = np.concatenate([[0.0], cumulative[:-1], [1.0]])
     edges = special.ndtri(np.clip(bounds[1:-1], 1e-12, 1 - 1e-12))
     grid = _REMAP_GRID
+    # Pieces of every cluster: below its first point (the first segment's line), the segments,
+    # above its last point (the last segment's line).
+    piece_of = np.concatenate([[0], np.arange(len(grid) - 1), [len(grid) - 2]])
     breaks, anchors_x, anchors_t, slopes = [], [], [], []
     for k, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
         x = special.ndtri(lo + special.ndtr(grid) * (hi - lo))
         slope = np.diff(grid) / np.maximum(np.diff(x), 1e-300)  # a tiny cluster's points may coincide
-        # Pieces of cluster k: below x[0] (line of the first segment), the segments, above x[-1].
-        piece_of = np.concatenate([[0], np.arange(len(grid) - 1), [len(grid) - 2]])
         anchors_x.extend(x[piece_of])
         anchors_t.extend(grid[piece_of])
         slopes.extend(slope[piece_of])
